@@ -1,0 +1,62 @@
+"""Mailroom: Flask accounts carried by email, with a durable outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from mailroom import config as settings
+from mailroom import db as _db_events  # noqa: F401  (registers engine events)
+from mailroom import extensions as ext
+from mailroom.state import KEY, MailroomState
+
+MIGRATIONS = str(Path(__file__).parent / "migrations")
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build an application: defaults, then environment, then ``config``; fail fast when unusable."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.update(settings.load(config, settings.environment(), app.instance_path))
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.extensions[KEY] = MailroomState()
+    _bind_extensions(app)
+    _register_web(app)
+    _register_cli(app)
+    _start_background(app)
+    return app
+
+
+def _bind_extensions(app: Flask) -> None:
+    """Bind the unbound extensions to this application."""
+    # Through the module: the name ``mail`` in this package is the ``mailroom.mail`` subpackage.
+    ext.db.init_app(app)
+    ext.migrate.init_app(app, ext.db, directory=MIGRATIONS, render_as_batch=True)
+    ext.login_manager.init_app(app)
+    ext.csrf.init_app(app)
+    ext.mail.init_app(app)
+    ext.limiter.init_app(app)
+    ext.bootstrap.init_app(app)
+
+
+def _register_web(app: Flask) -> None:
+    """Attach blueprints, error handlers, template helpers and response headers."""
+    from mailroom.web import register
+
+    register(app)
+
+
+def _register_cli(app: Flask) -> None:
+    """Attach the ``flask --app mailroom ...`` command groups."""
+    from mailroom.cli import register
+
+    register(app)
+
+
+def _start_background(app: Flask) -> None:
+    """Start the in-process delivery worker where configured (development)."""
+    from mailroom.mail.background import start_inprocess_worker
+
+    start_inprocess_worker(app)

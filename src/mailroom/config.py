@@ -1,0 +1,272 @@
+"""Configuration: defaults, then environment variables, then the mapping given to the factory."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+DEVELOPMENT = "development"
+PRODUCTION = "production"
+TESTING = "testing"
+MODES = (DEVELOPMENT, PRODUCTION, TESTING)
+
+PLACEHOLDER_SECRETS = frozenset(
+    {"", "dev", "development", "secret", "changeme", "change-me", "please-change-me",
+     "secret-key", "your-secret-key", "you-will-never-guess", "hard to guess string",
+     "super-secret", "not-secret"}
+)
+MIN_SECRET_LENGTH = 16
+
+
+class ConfigError(RuntimeError):
+    """Start-up cannot continue because the configuration is unusable."""
+
+
+def parse_bool(value: str) -> bool:
+    """Read a boolean the way operators write one: 1/0, true/false, yes/no, on/off."""
+    text = value.strip().lower()
+    if text in {"1", "true", "yes", "on", "y", "t"}:
+        return True
+    if text in {"0", "false", "no", "off", "n", "f", ""}:
+        return False
+    raise ConfigError(f"not a boolean: {value!r} (use 1/0, true/false or yes/no)")
+
+
+def parse_int(value: str) -> int:
+    """Read a whole number, naming the bad value when it is not one."""
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise ConfigError(f"not a whole number: {value!r}") from None
+
+
+def parse_optional_int(value: str) -> int | None:
+    """Read a whole number where an empty value means 'not set'."""
+    return None if value.strip() == "" else parse_int(value)
+
+
+def parse_list(value: str) -> list[str]:
+    """Read a comma-separated list, dropping blanks."""
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def parse_str(value: str) -> str:
+    """Keep a string as it is."""
+    return value
+
+
+def parse_optional_str(value: str) -> str | None:
+    """Read a string where an empty value means 'not set'."""
+    return value or None
+
+
+# Every key read from the environment, with its parser.
+ENV_KEYS: dict[str, Callable[[str], Any]] = {
+    "MAILROOM_ENV": parse_str,
+    "SECRET_KEY": parse_str,
+    "DATABASE_URL": parse_str,
+    "REDIS_URL": parse_optional_str,
+    "REDIS_KEY_PREFIX": parse_str,
+    "SERVER_NAME": parse_optional_str,
+    "PREFERRED_URL_SCHEME": parse_str,
+    "ADMINS": parse_list,
+    "MAIL_SERVER": parse_optional_str,
+    "MAIL_PORT": parse_int,
+    "MAIL_USE_TLS": parse_bool,
+    "MAIL_USE_SSL": parse_bool,
+    "MAIL_DEBUG": parse_bool,
+    "MAIL_USERNAME": parse_optional_str,
+    "MAIL_PASSWORD": parse_optional_str,
+    "MAIL_DEFAULT_SENDER": parse_optional_str,
+    "MAIL_MAX_EMAILS": parse_optional_int,
+    "MAIL_SUPPRESS_SEND": parse_bool,
+    "MAIL_ASCII_ATTACHMENTS": parse_bool,
+    "MAIL_TIMEOUT": parse_int,
+    "MAIL_SSL_CAFILE": parse_optional_str,
+    "MAIL_WORKER_INPROCESS": parse_bool,
+    "OUTBOX_MAX_ATTEMPTS": parse_int,
+    "OUTBOX_BACKOFF_BASE": parse_int,
+    "OUTBOX_BACKOFF_MAX": parse_int,
+    "OUTBOX_CLAIM_TTL": parse_int,
+    "OUTBOX_BATCH_SIZE": parse_int,
+    "RESET_TOKEN_TTL": parse_int,
+    "EMAIL_CODE_TTL": parse_int,
+    "EMAIL_CODE_MAX_ATTEMPTS": parse_int,
+    "EMAIL_CODE_RESEND_COOLDOWN": parse_int,
+    "EMAIL_REVERT_TTL": parse_int,
+    "ACCOUNT_EMAILS_PER_HOUR": parse_int,
+    "RATELIMIT_RESET_PER_ADDRESS": parse_str,
+    "RATELIMIT_RESET_PER_CLIENT": parse_str,
+    "RATELIMIT_ENABLED": parse_bool,
+    "ERROR_EMAIL_INTERVAL": parse_int,
+    "PASSWORD_HASH_METHOD": parse_str,
+}
+
+
+def defaults() -> dict[str, Any]:
+    """The documented defaults, before environment and factory mapping."""
+    return {
+        "MAILROOM_ENV": DEVELOPMENT,
+        "SECRET_KEY": None,
+        "DATABASE_URL": None,
+        "REDIS_URL": None,
+        "REDIS_KEY_PREFIX": "mailroom:",
+        "SERVER_NAME": None,
+        "PREFERRED_URL_SCHEME": "http",
+        "ADMINS": [],
+        # Flask-Mail's keys with Flask-Mail's defaults; MAIL_SERVER None means "not configured".
+        "MAIL_SERVER": None,
+        "MAIL_PORT": 25,
+        "MAIL_USE_TLS": False,
+        "MAIL_USE_SSL": False,
+        "MAIL_DEBUG": None,
+        "MAIL_USERNAME": None,
+        "MAIL_PASSWORD": None,
+        "MAIL_DEFAULT_SENDER": "Mailroom <noreply@localhost>",
+        "MAIL_MAX_EMAILS": None,
+        "MAIL_SUPPRESS_SEND": None,
+        "MAIL_ASCII_ATTACHMENTS": False,
+        # What Flask-Mail lacks and our transport adds.
+        "MAIL_TIMEOUT": 30,
+        "MAIL_SSL_CAFILE": None,
+        "MAIL_WORKER_INPROCESS": None,
+        "OUTBOX_MAX_ATTEMPTS": 8,
+        "OUTBOX_BACKOFF_BASE": 30,
+        "OUTBOX_BACKOFF_MAX": 3600,
+        "OUTBOX_CLAIM_TTL": 300,
+        "OUTBOX_BATCH_SIZE": 100,
+        # Flows.
+        "RESET_TOKEN_TTL": 600,
+        "EMAIL_CODE_TTL": 600,
+        "EMAIL_CODE_MAX_ATTEMPTS": 5,
+        "EMAIL_CODE_RESEND_COOLDOWN": 60,
+        "EMAIL_REVERT_TTL": 7 * 24 * 3600,
+        "ACCOUNT_EMAILS_PER_HOUR": 10,
+        "RATELIMIT_RESET_PER_ADDRESS": "5 per hour",
+        "RATELIMIT_RESET_PER_CLIENT": "20 per minute",
+        "RATELIMIT_ENABLED": True,
+        "ERROR_EMAIL_INTERVAL": 300,
+        "PASSWORD_HASH_METHOD": "scrypt",
+        # Web.
+        "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+        "MAX_FORM_MEMORY_SIZE": 1024 * 1024,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "WTF_CSRF_TIME_LIMIT": None,
+        # Reset pages send Referrer-Policy: no-referrer, so HTTPS form posts carry no Referer;
+        # the token plus SameSite=Lax cookies is the protection.
+        "WTF_CSRF_SSL_STRICT": False,
+        "BOOTSTRAP_SERVE_LOCAL": True,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    }
+
+
+def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Parse the known keys present in the environment, naming the key on a bad value."""
+    parsed: dict[str, Any] = {}
+    for key, parse in ENV_KEYS.items():
+        if key in environ:
+            try:
+                parsed[key] = parse(environ[key])
+            except ConfigError as error:
+                raise ConfigError(f"{key}: {error}") from None
+    return parsed
+
+
+def database_uri(url: str | None, instance_path: str) -> str:
+    """Turn DATABASE_URL into a SQLAlchemy URI, defaulting to SQLite in the instance folder."""
+    if not url:
+        return "sqlite:///" + str(Path(instance_path) / "mailroom.sqlite3")
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def development_secret(instance_path: str) -> str:
+    """A random key kept in the instance folder, so development sessions survive restarts."""
+    path = Path(instance_path) / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+def check_secret(key: object) -> None:
+    """Refuse to start outside development without a real secret key."""
+    if not isinstance(key, str) or not key.strip():
+        raise ConfigError(
+            "SECRET_KEY is not set: outside development Mailroom needs a random secret "
+            "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )
+    if key.strip().lower() in PLACEHOLDER_SECRETS or len(key) < MIN_SECRET_LENGTH:
+        raise ConfigError(
+            "SECRET_KEY is a placeholder or too short: set a random value of at least "
+            f"{MIN_SECRET_LENGTH} characters"
+        )
+
+
+def finish(config: dict[str, Any], instance_path: str) -> dict[str, Any]:
+    """Derive the settings that depend on others and check what must hold before start-up."""
+    mode = config["MAILROOM_ENV"]
+    if mode not in MODES:
+        raise ConfigError(f"MAILROOM_ENV must be one of {', '.join(MODES)}, not {mode!r}")
+    development = mode == DEVELOPMENT
+    testing = mode == TESTING
+    config["TESTING"] = testing or bool(config.get("TESTING"))
+    if development and not config.get("SECRET_KEY"):
+        config["SECRET_KEY"] = development_secret(instance_path)
+    elif not development:
+        check_secret(config.get("SECRET_KEY"))
+    config.setdefault("SQLALCHEMY_DATABASE_URI", None)
+    if not config["SQLALCHEMY_DATABASE_URI"]:
+        config["SQLALCHEMY_DATABASE_URI"] = database_uri(config["DATABASE_URL"], instance_path)
+    if config["MAIL_DEBUG"] is None:
+        config["MAIL_DEBUG"] = False
+    if config["MAIL_SUPPRESS_SEND"] is None:
+        config["MAIL_SUPPRESS_SEND"] = config["TESTING"]
+    if config["MAIL_WORKER_INPROCESS"] is None:
+        config["MAIL_WORKER_INPROCESS"] = development
+    config["MAIL_TRANSPORT"] = config.get("MAIL_TRANSPORT") or (
+        "devmail" if development and not config["MAIL_SERVER"] else "smtp"
+    )
+    if not config["MAIL_SERVER"]:
+        config["MAIL_SERVER"] = "localhost"
+    if config["MAIL_USE_TLS"] and config["MAIL_USE_SSL"]:
+        raise ConfigError("MAIL_USE_TLS and MAIL_USE_SSL cannot both be true")
+    if not config["SERVER_NAME"] and mode == PRODUCTION:
+        raise ConfigError(
+            "SERVER_NAME is not set: links in emails are built from it, never from the "
+            "request's Host header (for example SERVER_NAME=mail.example.com)"
+        )
+    config.setdefault("RATELIMIT_STORAGE_URI", config["REDIS_URL"] or "memory://")
+    config.setdefault("RATELIMIT_KEY_PREFIX", config["REDIS_KEY_PREFIX"] + "limits")
+    config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
+    config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    config.setdefault("RATELIMIT_HEADERS_ENABLED", False)
+    https = config["PREFERRED_URL_SCHEME"] == "https"
+    config.setdefault("SESSION_COOKIE_SECURE", https and not development)
+    config.setdefault("REMEMBER_COOKIE_SECURE", https and not development)
+    return config
+
+
+def load(mapping: Mapping[str, Any] | None, environ: Mapping[str, str],
+         instance_path: str) -> dict[str, Any]:
+    """Build the whole configuration: defaults, then environment, then the mapping."""
+    config = defaults()
+    config.update(from_environment(environ))
+    config.update(mapping or {})
+    return finish(config, instance_path)
+
+
+def environment() -> Mapping[str, str]:
+    """The process environment, as a seam for tests."""
+    return os.environ

@@ -1,0 +1,1 @@
+"""Flask-free logic: tokens, codes, address rules, delivery policy. Everything that varies is passed in."""

@@ -1,0 +1,55 @@
+"""Typed failures of the domain rules, so callers map each to its own message."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every rule the domain refuses."""
+
+
+class TokenError(DomainError):
+    """A signed token cannot be used."""
+
+
+class TokenExpired(TokenError):
+    """The token was genuine but its lifetime has passed."""
+
+
+class TokenInvalid(TokenError):
+    """The token is malformed, tampered, foreign, for another purpose or already used."""
+
+
+class CodeError(DomainError):
+    """A verification code cannot be accepted."""
+
+
+class CodeMismatch(CodeError):
+    """The code does not match; ``attempts_left`` more tries remain."""
+
+    def __init__(self, attempts_left: int) -> None:
+        super().__init__(f"wrong code, {attempts_left} attempts left")
+        self.attempts_left = attempts_left
+
+
+class CodeExpired(CodeError):
+    """No live code: it expired, was used, or was never sent."""
+
+
+class CodeExhausted(CodeError):
+    """Too many wrong tries: the code is void."""
+
+
+class CooldownActive(CodeError):
+    """A new code was asked for too soon; ``retry_after`` seconds remain."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"try again in {retry_after} s")
+        self.retry_after = retry_after
+
+
+class AddressInvalid(DomainError):
+    """An email address is malformed or not allowed."""
+
+
+class HeaderInjection(DomainError):
+    """A header value carries CR or LF, which would let it forge headers."""

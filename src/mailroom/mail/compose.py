@@ -1,0 +1,127 @@
+"""Compose a message from a template pair and put it in the outbox in the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from email.utils import make_msgid
+from typing import Any
+
+from flask import current_app, render_template
+from flask_mail import Message
+
+from mailroom.domain.headers import check_all, check_header_name, check_header_value
+from mailroom.extensions import db
+from mailroom.models.outbox import PRIORITY, TRANSACTIONAL, OutboxMessage, OutboxStatus
+from mailroom.state import now
+
+Address = str | tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file to attach: its name, content type and bytes."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass
+class Envelope:
+    """Everything about a message except its bodies."""
+
+    subject: str
+    recipients: Sequence[Address]
+    sender: Address | None = None
+    cc: Sequence[Address] = ()
+    bcc: Sequence[Address] = ()
+    reply_to: Address | None = None
+    attachments: Sequence[Attachment] = ()
+    extra_headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def _address_text(address: Address) -> str:
+    """An address as one string, for the header check."""
+    return f"{address[0]} <{address[1]}>" if isinstance(address, tuple) else address
+
+
+def check_envelope(envelope: Envelope) -> None:
+    """Refuse CR/LF in any header value, extra headers and file names included."""
+    check_header_value("Subject", envelope.subject)
+    for name, addresses in (("To", envelope.recipients), ("Cc", envelope.cc),
+                            ("Bcc", envelope.bcc)):
+        check_all(name, [_address_text(a) for a in addresses])
+    for name, one in (("From", envelope.sender), ("Reply-To", envelope.reply_to)):
+        if one is not None:
+            check_header_value(name, _address_text(one))
+    for key, value in envelope.extra_headers.items():
+        check_header_value(check_header_name(key), value)
+    check_all("attachment file name", [a.filename for a in envelope.attachments])
+    if not (envelope.recipients or envelope.cc or envelope.bcc):
+        raise ValueError("a message needs at least one recipient")
+
+
+def message_id_domain() -> str:
+    """The domain part of our Message-IDs: the configured server name, without a port."""
+    server = current_app.config.get("SERVER_NAME") or "mailroom.localhost"
+    return str(server).split(":")[0]
+
+
+def build_message(envelope: Envelope, text: str, html: str | None) -> Message:
+    """A Flask-Mail Message with a fixed Message-ID and Date, after the header checks."""
+    check_envelope(envelope)
+    message = Message(
+        subject=envelope.subject, recipients=list(envelope.recipients), body=text, html=html,
+        sender=envelope.sender or current_app.config["MAIL_DEFAULT_SENDER"],
+        cc=list(envelope.cc), bcc=list(envelope.bcc), reply_to=envelope.reply_to,
+        extra_headers=dict(envelope.extra_headers), date=now().timestamp(),
+    )
+    message.msgId = make_msgid(domain=message_id_domain())
+    for item in envelope.attachments:
+        message.attach(item.filename, item.content_type, item.data)
+    return message
+
+
+def render_pair(template: str, context: Mapping[str, Any]) -> tuple[str, str]:
+    """Render ``email/<name>.txt`` and ``email/<name>.html`` with the same context."""
+    text = render_template(f"email/{template}.txt", **context)
+    html = render_template(f"email/{template}.html", **context)
+    return text, html
+
+
+def compose(template: str, envelope: Envelope, **context: Any) -> Message:
+    """One call from a template pair and an envelope to a ready Message."""
+    text, html = render_pair(template, context)
+    return build_message(envelope, text, html)
+
+
+def envelope_recipients(message: Message) -> list[str]:
+    """Every address the server must deliver to (To, Cc and Bcc), bare."""
+    from flask_mail import sanitize_addresses
+
+    return sorted(set(sanitize_addresses(message.send_to)))
+
+
+def queue(message: Message, *, template: str | None = None, kind: str = TRANSACTIONAL,
+          dedupe_key: str | None = None, announcement_id: int | None = None) -> OutboxMessage:
+    """Add the message to the outbox in the current transaction; the caller commits."""
+    from flask_mail import sanitize_address
+
+    moment = now()
+    row = OutboxMessage(
+        message_id=message.msgId, kind=kind, priority=PRIORITY[kind],
+        status=OutboxStatus.QUEUED.value, template=template, subject=message.subject or "",
+        sender=sanitize_address(message.sender), recipients=envelope_recipients(message),
+        raw=message.as_bytes(), attempts=0,
+        max_attempts=current_app.config["OUTBOX_MAX_ATTEMPTS"], next_attempt_at=moment,
+        created_at=moment, dedupe_key=dedupe_key, announcement_id=announcement_id, meta={},
+    )
+    db.session.add(row)
+    return row
+
+
+def send_email(template: str, to: Address, subject: str, **context: Any) -> OutboxMessage:
+    """Compose an account email to one person from its templates and queue it (caller commits)."""
+    message = compose(template, Envelope(subject=subject, recipients=[to]), **context)
+    return queue(message, template=template)

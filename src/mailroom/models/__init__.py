@@ -1,0 +1,20 @@
+"""The data model: every table Mailroom keeps."""
+
+from mailroom.db import Base, UTCDateTime
+from mailroom.models.announcement import Announcement, AnnouncementAttachment
+from mailroom.models.codes import VerificationCode
+from mailroom.models.devmail import DevMail
+from mailroom.models.outbox import OutboxMessage, OutboxStatus
+from mailroom.models.user import User
+
+__all__ = [
+    "Announcement",
+    "AnnouncementAttachment",
+    "Base",
+    "DevMail",
+    "OutboxMessage",
+    "OutboxStatus",
+    "UTCDateTime",
+    "User",
+    "VerificationCode",
+]

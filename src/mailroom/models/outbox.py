@@ -1,0 +1,62 @@
+"""The durable outbox: every message, from the transaction that caused it to its delivery."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mailroom.db import BigId
+from mailroom.extensions import db
+
+TRANSACTIONAL = "transactional"
+BULK = "bulk"
+# Lower is claimed first: account mail always before announcements.
+PRIORITY = {TRANSACTIONAL: 0, BULK: 100}
+
+
+class OutboxStatus(enum.StrEnum):
+    """Where a message is in its life."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class OutboxMessage(db.Model):  # type: ignore[name-defined]
+    """One email: its rendered bytes, envelope, and delivery state."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "priority", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    kind: Mapped[str] = mapped_column(String(16), default=TRANSACTIONAL)
+    priority: Mapped[int] = mapped_column(default=0)
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.QUEUED.value)
+    template: Mapped[str | None] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(Text)
+    sender: Mapped[str] = mapped_column(String(512))
+    recipients: Mapped[list[str]] = mapped_column(JSON)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    attempts: Mapped[int] = mapped_column(default=0)
+    max_attempts: Mapped[int] = mapped_column(default=8)
+    next_attempt_at: Mapped[datetime]
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None] = mapped_column(index=True)
+    failed_at: Mapped[datetime | None] = mapped_column(index=True)
+    dedupe_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    announcement_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("announcements.id", ondelete="SET NULL"), index=True
+    )
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    def __repr__(self) -> str:
+        return f"<OutboxMessage {self.id} {self.status} {self.template}>"

@@ -1,0 +1,63 @@
+"""Error pages in HTML and JSON errors of the fixed shape, never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, render_template
+from flask.typing import ResponseReturnValue
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from mailroom.web.http import json_reply, wants_json
+
+log = logging.getLogger(__name__)
+
+MESSAGES = {
+    400: "The request could not be understood.",
+    403: "You do not have access to this page.",
+    404: "There is nothing here.",
+    405: "That method is not allowed here.",
+    413: "What you sent is too large.",
+    429: "Too many requests. Please wait a moment and try again.",
+    500: "Something went wrong on our side. It has been reported.",
+    503: "A service this page needs is unavailable. Please try again shortly.",
+}
+
+
+def error_response(code: int, message: str | None = None,
+                   field: str | None = None) -> ResponseReturnValue:
+    """Render an error as JSON or HTML, depending on what the client asked for."""
+    text = message or MESSAGES.get(code, "Error.")
+    if wants_json():
+        return json_reply(code, text, {"field": field} if field else None)
+    return render_template("errors/error.html", code=code, message=text), code
+
+
+def _http_error(error: HTTPException) -> ResponseReturnValue:
+    """Any HTTP error raised by Flask, Werkzeug or a view."""
+    code = error.code or 500
+    custom = error.description if error.description != type(error).description else None
+    return error_response(code, custom)
+
+
+def _csrf_error(error: CSRFError) -> ResponseReturnValue:
+    """A missing or wrong CSRF token: 400, naming the token."""
+    return error_response(400, f"Security check failed: {error.description} Reload the page and try again.",
+                          field="csrf_token")
+
+
+def _unexpected(error: Exception) -> ResponseReturnValue:
+    """An unexpected exception: logged with its trace, shown as a plain 500."""
+    if isinstance(error, HTTPException):
+        return _http_error(error)
+    log.exception("unhandled error", exc_info=error)
+    return error_response(500)
+
+
+def register(app: Flask) -> None:
+    """Install the handlers."""
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(InternalServerError, _unexpected)
+    app.register_error_handler(Exception, _unexpected)
