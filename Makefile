@@ -41,6 +41,8 @@ pytest: install browser
 ## Lint, type-check and run the whole suite.
 test: lint typecheck pytest
 
+## Production-shaped deployment on loopback (its own PostgreSQL, Redis, SMTP provider, gunicorn, mail
+## workers): browser journeys and fault drills; screenshots and logs land in e2e-artifacts/.
 e2e: install browser
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 

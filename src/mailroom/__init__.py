@@ -11,6 +11,7 @@ from flask import Flask
 from mailroom import config as settings
 from mailroom import db as _db_events  # noqa: F401  (registers engine events)
 from mailroom import extensions as ext
+from mailroom.mail import error_reports
 from mailroom.state import KEY, MailroomState
 
 MIGRATIONS = str(Path(__file__).parent / "migrations")
@@ -26,6 +27,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _register_web(app)
     _register_cli(app)
     _start_background(app)
+    error_reports.install(app)
     return app
 
 

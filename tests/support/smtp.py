@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime
+import ipaddress
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 from tests.support.services import free_port
 
@@ -52,7 +57,12 @@ class Recorder:
     data_replies: list[str] = field(default_factory=list)
     rcpt_replies: dict[str, str] = field(default_factory=dict)
     connections: int = 0
+    disconnections: int = 0
     condition: threading.Condition = field(default_factory=threading.Condition)
+    # Once more than ``hold_after`` messages are recorded, each further reply waits for ``gate``.
+    hold_after: int | None = None
+    gate: threading.Event = field(default_factory=threading.Event)
+    held: int = 0
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           rcpt_options: list[str]) -> str:
@@ -72,7 +82,12 @@ class Recorder:
                 mail_from=envelope.mail_from, rcpt_tos=list(envelope.rcpt_tos),
                 data=bytes(envelope.original_content or envelope.content),
                 connection=getattr(session, "mailroom_connection", 0)))
+            holding = self.hold_after is not None and len(self.received) > self.hold_after
+            self.held += holding
             self.condition.notify_all()
+        if holding:
+            # The message is in; its "250" waits, as if the client could die before reading it.
+            await asyncio.get_running_loop().run_in_executor(None, self.gate.wait, 60)
         return "250 Message accepted"
 
 
@@ -85,8 +100,17 @@ class CountingSMTP(SMTP):
         with recorder.condition:
             recorder.connections += 1
             number = recorder.connections
+            recorder.condition.notify_all()
         super().connection_made(transport)
         self.session.mailroom_connection = number
+
+    def connection_lost(self, error: Exception | None) -> None:
+        """Count the connection's end, then carry on as usual."""
+        recorder: Recorder = self.event_handler
+        with recorder.condition:
+            recorder.disconnections += 1
+            recorder.condition.notify_all()
+        super().connection_lost(error)
 
 
 class CountingController(Controller):
@@ -98,23 +122,56 @@ class CountingController(Controller):
 
 
 class SMTPServer:
-    """A running aiosmtpd server on 127.0.0.1 with a Recorder handler."""
+    """A running aiosmtpd server on 127.0.0.1 with a Recorder handler.
 
-    def __init__(self, **smtp_kwargs: Any) -> None:
+    ``port`` reuses a port (a server coming back); ``ssl_context`` makes it implicit TLS; other
+    keyword arguments go to aiosmtpd's SMTP (``tls_context``, ``require_starttls``,
+    ``authenticator``, ``auth_required``...).
+    """
+
+    def __init__(self, port: int | None = None, ssl_context: ssl.SSLContext | None = None,
+                 **smtp_kwargs: Any) -> None:
         self.recorder = Recorder()
-        self.port = free_port()
+        self.port = port or free_port()
         smtp_kwargs.setdefault("enable_SMTPUTF8", True)
         self.controller = CountingController(self.recorder, hostname="127.0.0.1", port=self.port,
-                                             **smtp_kwargs)
+                                             ssl_context=ssl_context, **smtp_kwargs)
 
     def start(self) -> SMTPServer:
-        """Start listening."""
+        """Start listening; the controller's own start-up probe is not counted as a connection."""
         self.controller.start()
+        self.wait_until(lambda r: r.disconnections >= r.connections, 5)
+        with self.recorder.condition:
+            self.recorder.connections = self.recorder.disconnections = 0
         return self
 
     def stop(self) -> None:
-        """Stop listening."""
-        self.controller.stop()
+        """Stop listening (a held DATA is let go first); stopping twice is fine."""
+        self.release()
+        if self.controller._thread is not None:
+            self.controller.stop()
+
+    def hold(self, after: int = 0) -> None:
+        """Record message ``after + 1`` and later ones, but hold their replies until ``release``."""
+        with self.recorder.condition:
+            self.recorder.gate.clear()
+            self.recorder.hold_after = after
+
+    def release(self) -> None:
+        """Let held and future DATA commands through."""
+        with self.recorder.condition:
+            self.recorder.hold_after = None
+        self.recorder.gate.set()
+
+    @property
+    def held(self) -> int:
+        """How many replies have been held so far."""
+        return self.recorder.held
+
+    def wait_until(self, predicate: Callable[[Recorder], bool], timeout: float = 10.0) -> bool:
+        """Block until ``predicate(recorder)`` holds (re-checked on every message and connection)."""
+        with self.recorder.condition:
+            return self.recorder.condition.wait_for(lambda: predicate(self.recorder), timeout)
 
     @property
     def messages(self) -> list[Received]:
@@ -149,3 +206,61 @@ class SMTPServer:
     def find(self, predicate: Callable[[Received], bool]) -> list[Received]:
         """The received messages that match."""
         return [m for m in self.messages if predicate(m)]
+
+
+# --- TLS and AUTH ------------------------------------------------------------------------------
+
+USERNAME = "mailroom"
+PASSWORD = "smtp-password-for-tests"
+
+
+def self_signed_certificate(folder: Path, common_name: str = "127.0.0.1") -> tuple[Path, Path]:
+    """Write a fresh self-signed certificate for 127.0.0.1 and localhost; return (cert, key) paths."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    start = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
+    names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(start)
+        .not_valid_after(start + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "smtp-cert.pem", folder / "smtp-key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def server_tls_context(cert: Path, key: Path) -> ssl.SSLContext:
+    """The server side of TLS with the given certificate."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+def check_login(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+    """aiosmtpd authenticator accepting only USERNAME / PASSWORD."""
+    ok = (isinstance(auth_data, LoginPassword) and auth_data.login == USERNAME.encode()
+          and auth_data.password == PASSWORD.encode())
+    return AuthResult(success=ok, handled=False)
+
+
+def starttls_server(cert: Path, key: Path) -> SMTPServer:
+    """A server that demands STARTTLS, then AUTH with USERNAME / PASSWORD."""
+    return SMTPServer(tls_context=server_tls_context(cert, key), require_starttls=True,
+                      authenticator=check_login, auth_required=True)
+
+
+def implicit_tls_server(cert: Path, key: Path) -> SMTPServer:
+    """A server speaking TLS from the first byte (SMTPS)."""
+    return SMTPServer(ssl_context=server_tls_context(cert, key))

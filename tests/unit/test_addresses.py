@@ -29,7 +29,8 @@ def test_addresses_are_normalised_and_compared_without_case() -> None:
 
 
 @pytest.mark.parametrize("raw", ["", "no-at-sign", "a@b", "a@@b.com", "a\r\n@b.com",
-                                 "x" * 250 + "@example.com", "a@b.com\x00"])
+                                 "x" * 250 + "@example.com", "a@b.com\x00",
+                                 "=?utf-8?q?x?=@example.com"])
 def test_malformed_addresses_are_refused_with_a_reason(raw: str) -> None:
     with pytest.raises(AddressInvalid) as caught:
         normalize_email(raw)

@@ -28,6 +28,10 @@ def normalize_email(raw: str) -> str:
         raise AddressInvalid(f"An email address has at most {MAX_EMAIL_LENGTH} characters.")
     if has_control_characters(text):
         raise AddressInvalid("An email address cannot contain control characters.")
+    if "=?" in text:
+        # RFC 2047 encoded-words are not allowed in an addr-spec; clients that decode them
+        # anyway would show the reader a different address from the one mail goes to.
+        raise AddressInvalid("An email address cannot contain an encoded word (=?...?=).")
     try:
         result = validate_email(text, check_deliverability=False)
     except EmailNotValidError as error:

@@ -3,30 +3,54 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 
 from flask import Flask
 
 from mailroom.mail.worker import Worker
+from mailroom.state import state
 
 SERVICE = "inprocess_worker"
+POLL_SECONDS = 1.0
+
+
+@dataclass
+class InProcessWorker:
+    """A worker and the thread running it."""
+
+    worker: Worker
+    thread: threading.Thread
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Ask the worker to stop after the message in hand, and wait for its thread."""
+        self.worker.stop.set()
+        self.thread.join(timeout)
+
+
+def start(app: Flask) -> InProcessWorker:
+    """Start the worker thread for this application now, once; return it."""
+    services = state(app).services
+    lock = services.setdefault(SERVICE + ".lock", threading.Lock())
+    with lock:
+        running = services.get(SERVICE)
+        if isinstance(running, InProcessWorker):
+            return running
+        worker = Worker(app)
+        thread = threading.Thread(target=worker.run_forever, args=(POLL_SECONDS,),
+                                  name="mailroom-worker", daemon=True)
+        running = services[SERVICE] = InProcessWorker(worker, thread)
+        thread.start()
+        return running
 
 
 def start_inprocess_worker(app: Flask) -> None:
-    """When MAIL_WORKER_INPROCESS is on, start one worker thread with the first request."""
+    """When MAIL_WORKER_INPROCESS is on, start the worker with the first request (CLI commands never do)."""
     if not app.config["MAIL_WORKER_INPROCESS"]:
         return
-    lock = threading.Lock()
 
     def ensure_started() -> None:
-        """Start the thread once per process; CLI commands never serve a request, so never start it."""
-        services = app.extensions["mailroom"].services
-        with lock:
-            if SERVICE in services:
-                return
-            worker = Worker(app)
-            thread = threading.Thread(target=worker.run_forever, name="mailroom-worker",
-                                      daemon=True)
-            services[SERVICE] = worker
-            thread.start()
+        """Start the thread once per process."""
+        if SERVICE not in state(app).services:
+            start(app)
 
     app.before_request(ensure_started)

@@ -12,6 +12,7 @@ from flask_mail import Message
 
 from mailroom.domain.headers import check_all, check_header_name, check_header_value
 from mailroom.extensions import db
+from mailroom.mail.mime import MailroomMessage, bare_address, render_mime, split_address
 from mailroom.models.outbox import PRIORITY, TRANSACTIONAL, OutboxMessage, OutboxStatus
 from mailroom.state import now
 
@@ -58,8 +59,22 @@ def check_envelope(envelope: Envelope) -> None:
     for key, value in envelope.extra_headers.items():
         check_header_value(check_header_name(key), value)
     check_all("attachment file name", [a.filename for a in envelope.attachments])
+    check_all("attachment content type", [a.content_type for a in envelope.attachments])
     if not (envelope.recipients or envelope.cc or envelope.bcc):
         raise ValueError("a message needs at least one recipient")
+    for one in [*envelope.recipients, *envelope.cc, *envelope.bcc, envelope.sender, envelope.reply_to]:
+        if one is not None:
+            split_address(one)
+
+
+def check_message(message: Message) -> None:
+    """The same checks on a finished Message, which callers may have changed after composing."""
+    check_envelope(Envelope(
+        subject=message.subject or "", recipients=list(message.recipients), sender=message.sender,
+        cc=list(message.cc), bcc=list(message.bcc), reply_to=message.reply_to,
+        extra_headers=dict(message.extra_headers or {}),
+        attachments=[Attachment(a.filename or "", a.content_type, b"") for a in message.attachments],
+    ))
 
 
 def message_id_domain() -> str:
@@ -71,12 +86,14 @@ def message_id_domain() -> str:
 def build_message(envelope: Envelope, text: str, html: str | None) -> Message:
     """A Flask-Mail Message with a fixed Message-ID and Date, after the header checks."""
     check_envelope(envelope)
-    message = Message(
+    message = MailroomMessage(
         subject=envelope.subject, recipients=list(envelope.recipients), body=text, html=html,
         sender=envelope.sender or current_app.config["MAIL_DEFAULT_SENDER"],
         cc=list(envelope.cc), bcc=list(envelope.bcc), reply_to=envelope.reply_to,
         extra_headers=dict(envelope.extra_headers), date=now().timestamp(),
     )
+    # Flask-Mail turns a (name, address) sender into one string; keep the pair, names may hold commas.
+    message.sender = envelope.sender or current_app.config["MAIL_DEFAULT_SENDER"]
     message.msgId = make_msgid(domain=message_id_domain())
     for item in envelope.attachments:
         message.attach(item.filename, item.content_type, item.data)
@@ -97,26 +114,34 @@ def compose(template: str, envelope: Envelope, **context: Any) -> Message:
 
 
 def envelope_recipients(message: Message) -> list[str]:
-    """Every address the server must deliver to (To, Cc and Bcc), bare."""
-    from flask_mail import sanitize_addresses
+    """Every address the server must deliver to (To, Cc and Bcc), bare, each once, in order."""
+    seen: dict[str, str] = {}
+    for address in [*message.recipients, *message.cc, *message.bcc]:
+        bare = bare_address(address)
+        seen.setdefault(bare.lower(), bare)
+    return list(seen.values())
 
-    return sorted(set(sanitize_addresses(message.send_to)))
+
+def outbox_row(message: Message, *, template: str | None = None, kind: str = TRANSACTIONAL,
+               dedupe_key: str | None = None, announcement_id: int | None = None) -> OutboxMessage:
+    """A new outbox row holding the finished bytes and envelope of ``message`` (not yet added)."""
+    check_message(message)
+    moment = now()
+    return OutboxMessage(
+        message_id=message.msgId, kind=kind, priority=PRIORITY[kind],
+        status=OutboxStatus.QUEUED.value, template=template, subject=message.subject or "",
+        sender=bare_address(message.sender), recipients=envelope_recipients(message),
+        raw=render_mime(message).as_bytes(), attempts=0,
+        max_attempts=current_app.config["OUTBOX_MAX_ATTEMPTS"], next_attempt_at=moment,
+        created_at=moment, dedupe_key=dedupe_key, announcement_id=announcement_id, meta={},
+    )
 
 
 def queue(message: Message, *, template: str | None = None, kind: str = TRANSACTIONAL,
           dedupe_key: str | None = None, announcement_id: int | None = None) -> OutboxMessage:
     """Add the message to the outbox in the current transaction; the caller commits."""
-    from flask_mail import sanitize_address
-
-    moment = now()
-    row = OutboxMessage(
-        message_id=message.msgId, kind=kind, priority=PRIORITY[kind],
-        status=OutboxStatus.QUEUED.value, template=template, subject=message.subject or "",
-        sender=sanitize_address(message.sender), recipients=envelope_recipients(message),
-        raw=message.as_bytes(), attempts=0,
-        max_attempts=current_app.config["OUTBOX_MAX_ATTEMPTS"], next_attempt_at=moment,
-        created_at=moment, dedupe_key=dedupe_key, announcement_id=announcement_id, meta={},
-    )
+    row = outbox_row(message, template=template, kind=kind, dedupe_key=dedupe_key,
+                     announcement_id=announcement_id)
     db.session.add(row)
     return row
 

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import smtplib
+import socket
 import ssl
 from collections.abc import Mapping, Sequence
+from email.utils import parseaddr
+from functools import cache
 from typing import Any, Protocol
 
 from mailroom.extensions import db
 from mailroom.models import DevMail
 from mailroom.state import now
+
+# Recipients the server refused while accepting the message for the others: address -> reply.
+Refused = dict[str, tuple[int, str]]
+# Replies about the session, not the message (RFC 4954): authentication or encryption required,
+# credentials refused. Every message would get the same answer until the configuration is fixed.
+SESSION_REFUSALS = frozenset({530, 534, 535, 538})
 
 
 class DeliveryError(Exception):
@@ -22,6 +31,10 @@ class TemporaryFailure(DeliveryError):
     """Worth retrying: the server was unreachable, timed out or answered 4xx."""
 
 
+class ConnectionFailure(TemporaryFailure):
+    """No usable connection could be opened: nothing else will get through until it can."""
+
+
 class PermanentFailure(DeliveryError):
     """Not worth retrying: the server refused the message with 5xx."""
 
@@ -31,8 +44,8 @@ class PermanentFailure(DeliveryError):
 class Transport(Protocol):
     """Something that hands finished messages to a mail system."""
 
-    def send(self, mail_from: str, rcpt_to: Sequence[str], raw: bytes) -> None:
-        """Deliver one message or raise a DeliveryError."""
+    def send(self, mail_from: str, rcpt_to: Sequence[str], raw: bytes) -> Refused:
+        """Deliver one message, returning the recipients refused while others were accepted."""
         ...
 
     def close(self) -> None:
@@ -41,12 +54,18 @@ class Transport(Protocol):
 
 
 def tls_context(cafile: str | None) -> ssl.SSLContext:
-    """A verifying context: system CAs, or the operator's CA file."""
+    """A verifying context (certificate chain and host name): system CAs, or the operator's CA file."""
     return ssl.create_default_context(cafile=cafile)
 
 
-def _classify(code: int, text: str) -> DeliveryError:
-    """4xx is temporary, 5xx permanent, anything else temporary."""
+@cache
+def local_hostname() -> str:
+    """The name we greet servers with, looked up once (smtplib would look it up per connection)."""
+    return socket.getfqdn()
+
+
+def classify(code: int, text: str) -> DeliveryError:
+    """5xx is permanent; 4xx and anything unexpected are temporary."""
     if 500 <= code < 600:
         return PermanentFailure(f"{code} {text}")
     return TemporaryFailure(f"{code} {text}")
@@ -57,8 +76,30 @@ def _decode(reply: bytes | str) -> str:
     return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
 
 
+def _describe(error: BaseException) -> str:
+    """A short error text for the outbox row and the logs."""
+    if isinstance(error, smtplib.SMTPResponseException):
+        return f"{error.smtp_code} {_decode(error.smtp_error)}"
+    return f"{type(error).__name__}: {error}"
+
+
+def _refused(error: smtplib.SMTPRecipientsRefused) -> DeliveryError:
+    """Every recipient refused: temporary if any refusal was, else permanent."""
+    replies = {addr: (code, _decode(text)) for addr, (code, text) in error.recipients.items()}
+    text = "; ".join(f"{addr}: {code} {reply}" for addr, (code, reply) in sorted(replies.items()))
+    if any(not 500 <= code < 600 for code, _ in replies.values()):
+        return TemporaryFailure(text)
+    return PermanentFailure(text)
+
+
+def mail_options(mail_from: str, rcpt_to: Sequence[str], raw: bytes) -> list[str]:
+    """SMTPUTF8 when an address or a header is UTF-8 (internationalised addresses), else nothing."""
+    plain = raw.isascii() and mail_from.isascii() and all(a.isascii() for a in rcpt_to)
+    return [] if plain else ["SMTPUTF8"]
+
+
 class SMTPTransport:
-    """One reused SMTP connection, reopened after ``max_emails`` messages or an error."""
+    """One SMTP connection reused for every message, reopened after ``MAIL_MAX_EMAILS`` or an error."""
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.host = str(config["MAIL_SERVER"])
@@ -69,65 +110,89 @@ class SMTPTransport:
         self.password = config.get("MAIL_PASSWORD")
         self.timeout = float(config["MAIL_TIMEOUT"])
         self.cafile = config.get("MAIL_SSL_CAFILE")
-        self.max_emails = config.get("MAIL_MAX_EMAILS")
+        self.max_emails = int(config.get("MAIL_MAX_EMAILS") or 0)
         self.debug = int(bool(config.get("MAIL_DEBUG")))
         self.connection: smtplib.SMTP | None = None
         self.sent_on_connection = 0
         self.connections_opened = 0
 
-    def _open(self) -> smtplib.SMTP:
-        """Connect, secure and authenticate a new connection."""
-        context = tls_context(self.cafile)
+    def _connect(self) -> smtplib.SMTP:
+        """Connect (implicit TLS when MAIL_USE_SSL), then STARTTLS and AUTH as configured."""
+        context = tls_context(self.cafile) if self.use_tls or self.use_ssl else None
         host: smtplib.SMTP
         if self.use_ssl:
-            host = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+            host = smtplib.SMTP_SSL(self.host, self.port, local_hostname(), timeout=self.timeout,
+                                    context=context)
         else:
-            host = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-        host.set_debuglevel(self.debug)
-        if self.use_tls:
-            host.starttls(context=context)
-        if self.username and self.password:
-            host.login(str(self.username), str(self.password))
-        self.connections_opened += 1
-        self.sent_on_connection = 0
+            host = smtplib.SMTP(self.host, self.port, local_hostname(), timeout=self.timeout)
+        try:
+            host.set_debuglevel(self.debug)
+            if self.use_tls:
+                host.starttls(context=context)
+            if self.username and self.password:
+                host.login(str(self.username), str(self.password))
+        except BaseException:
+            host.close()
+            raise
         return host
 
-    def _connection(self) -> smtplib.SMTP:
-        """The open connection, reopened when MAIL_MAX_EMAILS messages have gone over it."""
-        if self.connection is not None and self.max_emails and (
-            self.sent_on_connection >= int(self.max_emails)
-        ):
-            self.close()
-        if self.connection is None:
-            self.connection = self._open()
+    def open(self) -> smtplib.SMTP:
+        """A new connection, or ConnectionFailure saying why there is none."""
+        try:
+            self.connection = self._connect()
+        except (smtplib.SMTPException, OSError) as error:
+            raise ConnectionFailure(f"cannot connect to {self.host}:{self.port}: "
+                                    f"{_describe(error)}") from None
+        self.connections_opened += 1
+        self.sent_on_connection = 0
         return self.connection
 
-    def send(self, mail_from: str, rcpt_to: Sequence[str], raw: bytes) -> None:
-        """Deliver one message, mapping every failure to Temporary or Permanent."""
+    def _connection(self) -> smtplib.SMTP:
+        """The open connection, replaced once MAIL_MAX_EMAILS messages have gone over it."""
+        if self.connection is not None and self.max_emails and (
+            self.sent_on_connection >= self.max_emails
+        ):
+            self.close()
+        return self.connection if self.connection is not None else self.open()
+
+    def send(self, mail_from: str, rcpt_to: Sequence[str], raw: bytes) -> Refused:
+        """Deliver one message; a connection the server dropped while idle is reopened once."""
+        reused = self.connection is not None and self.sent_on_connection > 0
         try:
-            refused = self._connection().sendmail(mail_from, list(rcpt_to), raw)
+            return self._send(self._connection(), mail_from, rcpt_to, raw)
+        except smtplib.SMTPServerDisconnected:
+            self._drop()
+            if not reused:
+                raise TemporaryFailure("the server closed the connection") from None
+        return self.send(mail_from, rcpt_to, raw)
+
+    def _send(self, host: smtplib.SMTP, mail_from: str, rcpt_to: Sequence[str],
+              raw: bytes) -> Refused:
+        """One SMTP transaction, every failure mapped to Temporary or Permanent."""
+        try:
+            refused = host.sendmail(mail_from, list(rcpt_to), raw, mail_options(mail_from, rcpt_to, raw))
+        except smtplib.SMTPServerDisconnected:
+            raise
+        except smtplib.SMTPNotSupportedError as error:
+            raise PermanentFailure(f"the server cannot take this message: {error}") from None
         except smtplib.SMTPRecipientsRefused as error:
-            self._after_reply_error()
-            code, text = next(iter(error.recipients.values()))
-            raise _classify(code, _decode(text)) from None
+            raise _refused(error) from None
         except smtplib.SMTPResponseException as error:
-            self._after_reply_error()
-            raise _classify(error.smtp_code, _decode(error.smtp_error)) from None
+            self._reset_after_refusal()
+            if error.smtp_code in SESSION_REFUSALS:
+                self._drop()
+                raise ConnectionFailure(f"the server refused the session: {_describe(error)}") from None
+            raise classify(error.smtp_code, _decode(error.smtp_error)) from None
         except (smtplib.SMTPException, OSError) as error:
             self._drop()
-            raise TemporaryFailure(f"{type(error).__name__}: {error}") from None
+            raise TemporaryFailure(_describe(error)) from None
         self.sent_on_connection += 1
-        if refused:
-            raise PermanentFailure("some recipients refused: " + ", ".join(sorted(refused)))
+        return {addr: (code, _decode(text)) for addr, (code, text) in refused.items()}
 
-    def _after_reply_error(self) -> None:
-        """After a refusal the session may be mid-transaction: reset it, or drop it if dead."""
-        if self.connection is None:
-            return
-        try:
-            self.connection.rset()
-        except (smtplib.SMTPException, OSError):
-            self._drop()
+    def _reset_after_refusal(self) -> None:
+        """smtplib has already sent RSET; if that failed the connection is gone, so forget it."""
+        if self.connection is not None and self.connection.sock is None:
+            self.connection = None
 
     def _drop(self) -> None:
         """Forget a broken connection without talking to the server."""
@@ -148,14 +213,20 @@ class SMTPTransport:
         self.connection = None
 
 
+def envelope_address(sender: str) -> str:
+    """The bare address of a sender written either way."""
+    return parseaddr(sender)[1] or sender
+
+
 class DevMailTransport:
     """Development: every message lands in the dev mailbox table, readable at /dev/mail."""
 
-    def send(self, mail_from: str, rcpt_to: Sequence[str], raw: bytes) -> None:
+    def send(self, mail_from: str, rcpt_to: Sequence[str], raw: bytes) -> Refused:
         """Store the message as a mail server would have received it."""
-        db.session.add(DevMail(received_at=now(), mail_from=mail_from, rcpt_to=list(rcpt_to),
-                               raw=raw, source="worker"))
+        db.session.add(DevMail(received_at=now(), mail_from=envelope_address(mail_from),
+                               rcpt_to=list(rcpt_to), raw=raw, source="worker"))
         db.session.commit()
+        return {}
 
     def close(self) -> None:
         """Nothing to release."""
@@ -164,8 +235,9 @@ class DevMailTransport:
 class SuppressedTransport:
     """MAIL_SUPPRESS_SEND: accept everything, send nothing (the dispatch signal still fires)."""
 
-    def send(self, mail_from: str, rcpt_to: Sequence[str], raw: bytes) -> None:
+    def send(self, mail_from: str, rcpt_to: Sequence[str], raw: bytes) -> Refused:
         """Drop the message."""
+        return {}
 
     def close(self) -> None:
         """Nothing to release."""

@@ -75,8 +75,11 @@ def register(username: str, email: str, password: str) -> User:
 
 
 def after_registration(user: User) -> None:
-    """Hook for what registration queues in the same transaction (the confirmation code)."""
+    """Queue the address confirmation code in the registration transaction."""
+    from mailroom.services import confirmation  # imports this module
+
     db.session.flush()
+    confirmation.queue_on_registration(user)
 
 
 def authenticate(identifier: str, password: str) -> User:

@@ -21,6 +21,11 @@ def _item() -> RateLimitItemPerHour:
     return RateLimitItemPerHour(current_app.config["ACCOUNT_EMAILS_PER_HOUR"])
 
 
+def _identifiers(address: str) -> tuple[str, str, str]:
+    """The key parts: the app's rate-limit prefix (direct hits bypass Flask-Limiter's), then the address."""
+    return current_app.config["RATELIMIT_KEY_PREFIX"], NAMESPACE, email_key(address)
+
+
 def spend(address: str) -> bool:
     """Take one account email from the address's budget; False when the budget is spent.
 
@@ -30,7 +35,7 @@ def spend(address: str) -> bool:
     if not current_app.config["RATELIMIT_ENABLED"]:
         return True
     try:
-        return bool(limiter.limiter.hit(_item(), NAMESPACE, email_key(address)))
+        return bool(limiter.limiter.hit(_item(), *_identifiers(address)))
     except (StorageError, RedisError, OSError) as error:
         log.warning("account-email budget unavailable (%s); allowing", type(error).__name__)
         return True
@@ -38,5 +43,5 @@ def spend(address: str) -> bool:
 
 def remaining(address: str) -> int:
     """How many account emails the address may still receive this hour."""
-    stats = limiter.limiter.get_window_stats(_item(), NAMESPACE, email_key(address))
+    stats = limiter.limiter.get_window_stats(_item(), *_identifiers(address))
     return int(stats.remaining)

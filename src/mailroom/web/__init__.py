@@ -7,11 +7,20 @@ from flask import Flask
 
 def register(app: Flask) -> None:
     """Attach everything web-facing to the application."""
-    from mailroom.web import account, auth, errors, main, security, templating
+    # ``reset`` is imported for its routes, which it adds to ``auth.bp``.
+    from mailroom.web import account, api, auth, errors, main, reset, security, templating  # noqa: F401
 
     app.register_blueprint(main.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(account.bp)
+    app.register_blueprint(api.bp)
+    from mailroom.web import admin, unsubscribe
+
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(unsubscribe.bp)
+    from mailroom.web import devmail
+
+    app.register_blueprint(devmail.bp)
     errors.register(app)
     security.register(app)
     templating.register(app)

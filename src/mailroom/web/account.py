@@ -1,15 +1,374 @@
-"""The account page."""
+"""The account page: address status, confirmation by code, change of address by code, revert link.
+
+Every POST here answers JSON to AJAX (a JSON body or ``Accept: application/json``) and HTML
+to plain forms; the CSRF token comes in the ``X-CSRFToken`` header or the form field.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
-from flask_login import login_required
+from collections.abc import Callable, Mapping
+from functools import wraps
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_limiter.util import get_remote_address
+from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
+from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers.response import Response
+from wtforms import StringField
+from wtforms.validators import DataRequired, Length, Optional
+
+from mailroom.domain.addresses import MAX_EMAIL_LENGTH
+from mailroom.domain.codes import CodeMalformed, LockedOut
+from mailroom.domain.errors import (
+    CodeError,
+    CodeExhausted,
+    CodeExpired,
+    CodeMismatch,
+    CooldownActive,
+    TokenExpired,
+    TokenInvalid,
+)
+from mailroom.extensions import limiter
+from mailroom.models import User
+from mailroom.services import codes, confirmation, email_change
+from mailroom.services.accounts import AccountError
+from mailroom.web.forms import current_password_field, email_field, no_control_characters
+from mailroom.web.http import form_errors, json_reply, wants_json
 
 bp = Blueprint("account", __name__, url_prefix="/account")
+
+# A re-authentication endpoint is a password oracle for whoever holds a session: bound it.
+SEND_CODE_LIMIT = "20 per hour"
+UNAVAILABLE = ("Verification codes are unavailable right now because our code store cannot be "
+               "reached. Nothing was sent or changed; please try again in a few minutes.")
+Problem = AccountError | CodeError | codes.BudgetSpent | codes.CodeStoreUnavailable
+PROBLEMS = (AccountError, CodeError, codes.BudgetSpent, codes.CodeStoreUnavailable)
+# Which form of the page an endpoint's errors belong beside.
+SECTIONS = {"account.send_email_code": "send", "account.change_email": "change",
+            "account.confirm_email": "confirm", "account.resend_confirmation": "confirm"}
+
+
+class SendCodeForm(FlaskForm):
+    """Ask for a code at a new address, re-entering the password."""
+
+    email = email_field("New email address")
+    password = current_password_field("Current password")
+
+
+class CodeForm(FlaskForm):
+    """Type a code; ``email`` optionally names the address the code is expected for."""
+
+    code = StringField("Code", validators=[DataRequired("Enter the code from the email."),
+                                           Length(max=32), no_control_characters])
+    email = StringField("Email", validators=[Optional(), Length(max=MAX_EMAIL_LENGTH),
+                                             no_control_characters])
+
+
+class BadField(Exception):
+    """A JSON body field that is not a string."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
+
+
+def _user_key() -> str:
+    """Rate-limit key: the signed-in user, else the client address."""
+    user_id = getattr(current_user, "id", None)
+    return f"user:{user_id}" if user_id else get_remote_address()
+
+
+def _user() -> User:
+    """The signed-in user as a model instance."""
+    user = current_user._get_current_object()
+    assert isinstance(user, User)
+    return user
+
+
+def submitted() -> MultiDict[str, str]:
+    """The fields of a form post or of a JSON object body (string values only)."""
+    if not request.is_json:
+        return request.form
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(400, "Send a JSON object.")
+    for name, value in body.items():
+        if not isinstance(value, str):
+            raise BadField(str(name))
+    return MultiDict(body)
+
+
+# --- replies -----------------------------------------------------------------------------------
+
+
+def _seconds(count: int) -> str:
+    """A duration for people: seconds under two minutes, else minutes."""
+    return f"{count} seconds" if count < 120 else f"{codes.minutes(count)} minutes"
+
+
+def describe(error: Problem) -> tuple[int, str, dict[str, Any]]:
+    """Status, message and data (without the field) for each refusal a use case raises."""
+    if isinstance(error, AccountError):
+        return 400, error.message, {"field": error.field}
+    if isinstance(error, codes.CodeStoreUnavailable):
+        return 503, UNAVAILABLE, {"reason": "unavailable"}
+    if isinstance(error, codes.BudgetSpent):
+        return 429, (f"Too many emails have been sent to {error.address} in the last hour. "
+                     "Nothing was sent; please try again later."), {"reason": "budget"}
+    if isinstance(error, CooldownActive):
+        return _cooldown(error)
+    return 400, _code_message(error), {"field": "code", **_attempts(error)}
+
+
+def _cooldown(error: CooldownActive) -> tuple[int, str, dict[str, Any]]:
+    """429 with the seconds to wait."""
+    wait = _seconds(error.retry_after)
+    message = (f"Too many wrong codes. You can ask for a new code in {wait}."
+               if isinstance(error, LockedOut)
+               else f"A code was sent moments ago. You can ask for another in {wait}.")
+    return 429, message, {"reason": "cooldown", "resend_after": error.retry_after}
+
+
+def _code_message(error: CodeError) -> str:
+    """What to tell someone whose code was refused."""
+    if isinstance(error, CodeMismatch):
+        if error.attempts_left:
+            return f"That code is not right. {error.attempts_left} tries left."
+        return "That code is not right and no tries are left: ask for a new code in a few minutes."
+    if isinstance(error, CodeExhausted):
+        return "Too many wrong codes: this code no longer works. Ask for a new one in a few minutes."
+    if isinstance(error, CodeExpired):
+        return "There is no valid code: it expired or was already used. Ask for a new one."
+    if isinstance(error, CodeMalformed):
+        return str(error)
+    return "That code cannot be used. Ask for a new one."
+
+
+def _attempts(error: CodeError) -> dict[str, int]:
+    """The tries left, when the error knows them."""
+    return {"attempts_left": error.attempts_left} if isinstance(error, CodeMismatch) else {}
+
+
+def problem(status: int, message: str, data: Mapping[str, Any],
+            default_field: str | None) -> ResponseReturnValue:
+    """A refusal: JSON naming the field, or the account page with the message beside it."""
+    details = dict(data)
+    if default_field and "field" not in details:
+        details["field"] = default_field
+    if wants_json():
+        return json_reply(status, message, details)
+    field = details.get("field")
+    return render_page({field: message} if field else {}, message if not field else None), status
+
+
+def refuse(error: Problem, default_field: str | None = None) -> ResponseReturnValue:
+    """The reply for a refusal raised by a use case."""
+    status, message, data = describe(error)
+    return problem(status, message, data, default_field)
+
+
+def invalid_form(form: FlaskForm) -> ResponseReturnValue:
+    """400 naming the first invalid field (JSON) or showing every error beside its field."""
+    errors = form_errors(form)
+    field, message = next(iter(errors.items()), ("", "Invalid input."))
+    if wants_json():
+        return json_reply(400, message, {"field": field, "errors": errors})
+    return render_page(errors), 400
+
+
+def done(message: str, data: Mapping[str, Any]) -> ResponseReturnValue:
+    """Success: JSON for AJAX, else a flash and a redirect to the account page."""
+    if wants_json():
+        return json_reply(200, message, dict(data))
+    flash(message, "success")
+    return redirect(url_for("account.index"))
+
+
+def guarded(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:
+    """Turn a non-string JSON field into a 400 naming it."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> ResponseReturnValue:
+        """Call the view, answering BadField."""
+        try:
+            return view(*args, **kwargs)
+        except BadField as error:
+            return problem(400, "This field must be text.", {"field": error.field}, None)
+
+    return wrapped
+
+
+# --- the page ----------------------------------------------------------------------------------
+
+
+def page_state() -> dict[str, Any]:
+    """What the account page shows about pending codes, or that the code store is down."""
+    user = _user()
+    try:
+        return {"change": email_change.pending(user), "confirm": confirmation.pending(user),
+                "codes_down": False}
+    except codes.CodeStoreUnavailable:
+        return {"change": None, "confirm": None, "codes_down": True}
+
+
+def render_page(errors: Mapping[str, str] | None = None, alert: str | None = None) -> str:
+    """The account page, with errors beside the fields of the form that was sent."""
+    return render_template("account/index.html", errors=errors or {}, alert=alert,
+                           values={"email": request.form.get("email", "")},
+                           section=SECTIONS.get(request.endpoint or ""), **page_state())
 
 
 @bp.get("/")
 @login_required
 def index() -> str:
     """The signed-in user's address, its confirmation state and account actions."""
-    return render_template("account/index.html")
+    return render_page()
+
+
+# --- change of address -------------------------------------------------------------------------
+
+
+@bp.post("/email/code")
+@login_required
+@limiter.limit(SEND_CODE_LIMIT, key_func=_user_key)
+@guarded
+def send_email_code() -> ResponseReturnValue:
+    """Check the password and the new address, then email a code there (AJAX: JSON in and out)."""
+    form = SendCodeForm(formdata=submitted())
+    if not form.validate():
+        return invalid_form(form)
+    try:
+        issued = email_change.request_code(_user(), form.email.data or "", form.password.data or "")
+    except PROBLEMS as error:
+        return refuse(error, "email")
+    return done(f"We sent a code to {issued.email}. Enter it below.",
+                {"email": issued.email, "resend_after": issued.resend_after,
+                 "expires_in": issued.expires_in})
+
+
+@bp.post("/email")
+@login_required
+@guarded
+def change_email() -> ResponseReturnValue:
+    """Switch to the new address when the code matches; this session stays signed in."""
+    form = CodeForm(formdata=submitted())
+    if not form.validate():
+        return invalid_form(form)
+    user = _user()
+    try:
+        old = email_change.change_address(user, form.code.data or "", form.email.data)
+    except PROBLEMS as error:
+        return refuse(error, "code")
+    login_user(user, remember=_has_remember_cookie())
+    return done(f"Your address is now {user.email}. We told {old} about the change.",
+                {"email": user.email, "confirmed": True})
+
+
+def _has_remember_cookie() -> bool:
+    """Whether this browser signed in with "remember me", so the new session keeps it."""
+    return current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies
+
+
+# --- confirmation of a new account ---------------------------------------------------------------
+
+
+@bp.post("/confirm")
+@login_required
+@guarded
+def confirm_email() -> ResponseReturnValue:
+    """Confirm the account's address with the emailed code."""
+    form = CodeForm(formdata=submitted())
+    if not form.validate():
+        return invalid_form(form)
+    try:
+        confirmation.confirm(_user(), form.code.data or "")
+    except PROBLEMS as error:
+        return refuse(error, "code")
+    return done("Thank you: your address is confirmed.", {"email": _user().email, "confirmed": True})
+
+
+@bp.post("/confirm/resend")
+@login_required
+def resend_confirmation() -> ResponseReturnValue:
+    """Email a new confirmation code, after the cooldown."""
+    try:
+        issued = confirmation.resend(_user())
+    except PROBLEMS as error:
+        return refuse(error, "code")
+    return done(f"We sent a new code to {issued.email}.",
+                {"email": issued.email, "resend_after": issued.resend_after,
+                 "expires_in": issued.expires_in})
+
+
+# --- the revert link sent to the old address ------------------------------------------------------
+
+
+def private(view: Callable[..., ResponseReturnValue]) -> Callable[..., Response]:
+    """Never cache these pages nor send their URL (it holds a token) as a Referer."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Response:
+        """Call the view and add the headers."""
+        response = make_response(view(*args, **kwargs))
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    return wrapped
+
+
+def link_problem(error: TokenExpired | TokenInvalid | AccountError) -> tuple[str, int]:
+    """The page for a revert link that cannot be used."""
+    if isinstance(error, TokenExpired):
+        reason, message = "expired", "This link has expired: a change can be undone for 7 days."
+    elif isinstance(error, AccountError):
+        reason, message = "taken", error.message
+    else:
+        reason, message = "invalid", ("This link is not valid: it was already used, or it was "
+                                      "copied incompletely.")
+    return render_template("account/revert_problem.html", reason=reason, message=message), 400
+
+
+@bp.get("/email/revert/<token>")
+@private
+def revert_email(token: str) -> ResponseReturnValue:
+    """Show what the revert link will do; nothing changes on a GET (mail scanners follow links)."""
+    try:
+        claim = email_change.read_revert(token)
+    except (TokenExpired, TokenInvalid) as error:
+        return link_problem(error)
+    return render_template("account/revert.html", old_email=claim.old_email, token=token)
+
+
+@bp.post("/email/revert/<token>")
+@private
+def revert_email_confirmed(token: str) -> ResponseReturnValue:
+    """Put the old address back, sign out every session and send the user to reset the password."""
+    try:
+        user = email_change.revert(token)
+    except (TokenExpired, TokenInvalid, AccountError) as error:
+        return link_problem(error)
+    logout_user()
+    flash(f"Your address is {user.email} again and every session is signed out. "
+          "Choose a new password to sign in.", "success")
+    return redirect(_after_revert())
+
+
+def _after_revert() -> str:
+    """Where to go next: the reset request page if it is installed, else sign-in."""
+    if "auth.reset_password_request" in current_app.view_functions:
+        return url_for("auth.reset_password_request")
+    return url_for("auth.login")

@@ -1,0 +1,163 @@
+"""Reading the development mailbox: what the worker and the catcher stored, taken apart for display."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.policy import default
+from html.parser import HTMLParser
+
+from sqlalchemy import delete, select
+
+from mailroom.extensions import db
+from mailroom.mail.parse import body_of, parse, unescape
+from mailroom.models import DevMail
+
+LIST_LIMIT = 200
+LINK_SCHEMES = ("http://", "https://", "mailto:")
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One line of the mailbox list."""
+
+    id: int
+    received_at: datetime
+    mail_from: str
+    rcpt_to: list[str]
+    subject: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Part:
+    """An attachment: its position among the attachments, name, type and size."""
+
+    index: int
+    filename: str
+    content_type: str
+    size: int
+
+
+@dataclass(frozen=True)
+class MailView:
+    """A whole message, taken apart."""
+
+    summary: Summary
+    headers: list[tuple[str, str]]
+    text: str | None
+    html: str | None
+    raw: str
+    attachments: list[Part]
+    links: list[str] = field(default_factory=list)
+
+
+def header_text(parsed: EmailMessage, name: str) -> str:
+    """A decoded header, or an empty string; a malformed header shows as received."""
+    try:
+        value = parsed.get(name)
+    except (ValueError, IndexError):
+        return "(malformed)"
+    return "" if value is None else unescape(str(value))
+
+
+def summarise(row: DevMail, parsed: EmailMessage) -> Summary:
+    """The list line of a stored message."""
+    return Summary(row.id, row.received_at, row.mail_from, list(row.rcpt_to),
+                   header_text(parsed, "Subject") or "(no subject)", row.source)
+
+
+def latest(limit: int = LIST_LIMIT) -> list[Summary]:
+    """The newest messages first."""
+    rows = db.session.scalars(select(DevMail).order_by(DevMail.id.desc()).limit(limit))
+    parser = BytesParser(policy=default)
+    return [summarise(row, parser.parsebytes(row.raw, headersonly=True))  # type: ignore[arg-type]
+            for row in rows]
+
+
+def stored(mail_id: int) -> DevMail:
+    """One stored message, or LookupError."""
+    row = db.session.get(DevMail, mail_id)
+    if row is None:
+        raise LookupError(f"no message {mail_id} in the development mailbox")
+    return row
+
+
+class _Links(HTMLParser):
+    """Collects the href of every link."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        """Keep each <a href> to a web page or an address (never a javascript: or data: link)."""
+        href = (dict(attrs).get("href") or "").strip()
+        if tag == "a" and href.lower().startswith(LINK_SCHEMES) and href not in self.found:
+            self.found.append(href)
+
+
+def links_in(html: str | None) -> list[str]:
+    """The distinct link targets of an HTML part, in order."""
+    if not html:
+        return []
+    collector = _Links()
+    collector.feed(html)
+    return collector.found
+
+
+def attachments_of(parsed: EmailMessage) -> list[EmailMessage]:
+    """The attachment parts, in order."""
+    return list(parsed.iter_attachments())  # type: ignore[arg-type]
+
+
+def _part(index: int, part: EmailMessage) -> Part:
+    """The description of one attachment."""
+    payload = part.get_payload(decode=True)
+    size = len(payload) if isinstance(payload, bytes) else 0
+    return Part(index, part.get_filename() or f"attachment-{index}", part.get_content_type(), size)
+
+
+def view(mail_id: int) -> MailView:
+    """One message, taken apart for display."""
+    row = stored(mail_id)
+    parsed = parse(row.raw)
+    html = body_of(parsed, "html")
+    return MailView(
+        summary=summarise(row, parsed),
+        headers=[(name, header_text(parsed, name)) for name in dict.fromkeys(parsed.keys())],
+        text=body_of(parsed, "plain"), html=html, raw=row.raw.decode("utf-8", "replace"),
+        attachments=[_part(i, p) for i, p in enumerate(attachments_of(parsed))],
+        links=links_in(html),
+    )
+
+
+def html_part(mail_id: int) -> str:
+    """The HTML part of a message, or LookupError when it has none."""
+    html = body_of(parse(stored(mail_id).raw), "html")
+    if html is None:
+        raise LookupError(f"message {mail_id} has no HTML part")
+    return html
+
+
+def attachment(mail_id: int, index: int) -> tuple[Part, bytes]:
+    """One attachment's description and bytes, or LookupError."""
+    parts = attachments_of(parse(stored(mail_id).raw))
+    if not 0 <= index < len(parts):
+        raise LookupError(f"message {mail_id} has no attachment {index}")
+    payload = parts[index].get_payload(decode=True)
+    return _part(index, parts[index]), payload if isinstance(payload, bytes) else b""
+
+
+def raw(mail_id: int) -> bytes:
+    """The message exactly as stored."""
+    return bytes(stored(mail_id).raw)
+
+
+def clear() -> int:
+    """Empty the mailbox; how many messages were removed."""
+    result = db.session.execute(delete(DevMail))
+    db.session.commit()
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,229 @@
+"""Render a Flask-Mail Message as MIME: 7-bit, every line short, and no header a reader can split.
+
+Flask-Mail 0.10 writes bodies unwrapped (lines over 998 octets) and refolds long headers by
+parsing them again. So does the standard library's header registry, which also decodes RFC 2047
+encoded-words it meets anywhere (even inside addresses and quoted strings): an ASCII subject such
+as ``=?utf-8?q?a=0D=0ABcc:_x@y?=`` comes out as two header lines. Here every top-level header is
+written by us, already encoded and folded, and stored raw with a policy that never refolds it;
+bodies and attachments use the modern API, which picks quoted-printable or base64 as needed.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import UTC, datetime
+from email import policy
+from email.header import Header
+from email.message import EmailMessage
+from email.utils import format_datetime, getaddresses, quote
+
+from flask import current_app
+from flask_mail import Attachment as MailAttachment
+from flask_mail import Message
+
+from mailroom.domain.errors import AddressInvalid
+
+POLICY = policy.SMTP.clone(cte_type="7bit", refold_source="none")
+# Internationalised addresses (RFC 6531/6532) cannot be encoded: their headers go out as UTF-8,
+# and the transport asks the server for SMTPUTF8.
+UTF8_POLICY = POLICY.clone(utf8=True)
+LINE = 78
+LONGEST_WORD = 900
+_SPACES = re.compile(r"\s+")
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u00a0-\U0010ffff-]"
+_DOT_ATOM = re.compile(rf"{_ATEXT}+(?:\.{_ATEXT}+)*")
+_PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+")
+_DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+                     r"|\[[0-9A-Fa-f:.]+\]")
+_LOCAL = re.compile(r"[^\s\x00-\x1f\x7f-\x9f<>]+")
+_TOKEN = re.compile(r"[A-Za-z0-9!#$&^_.+-]+")
+_UNIQUE = frozenset({"subject", "from", "to", "cc", "reply-to", "date", "message-id", "sender"})
+
+
+# --- addresses ---------------------------------------------------------------------------------
+
+
+def split_address(value: str | tuple[str, str]) -> tuple[str, str]:
+    """``(display name, address)`` from ``(name, addr)``, ``"Name <addr>"`` or ``"addr"``."""
+    if isinstance(value, tuple):
+        name, addr = value
+    else:
+        found = getaddresses([value])
+        if len(found) != 1 or not found[0][1]:
+            raise AddressInvalid(f"not one email address: {value!r}")
+        name, addr = found[0]
+    return name.strip(), envelope_form(addr.strip())
+
+
+def envelope_form(addr: str) -> str:
+    """The address as the SMTP envelope carries it: domain in IDNA form; AddressInvalid if unusable."""
+    local, at, domain = addr.rpartition("@")
+    if not at or not local or not _LOCAL.fullmatch(local) or "<" in local or ">" in local:
+        raise AddressInvalid(f"not a valid email address: {addr!r}")
+    if not domain.isascii():
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise AddressInvalid(f"not a valid domain: {domain!r}") from None
+    if not _DOMAIN.fullmatch(domain):
+        raise AddressInvalid(f"not a valid domain: {domain!r}")
+    return f"{local}@{domain}"
+
+
+def bare_address(value: str | tuple[str, str]) -> str:
+    """The address alone, as it goes on the SMTP envelope."""
+    return split_address(value)[1]
+
+
+def header_address_spec(addr: str) -> str:
+    """The address for a header; a local part that is not a plain dot-atom, or could pass for an
+    encoded-word, is quoted."""
+    local, _, domain = addr.rpartition("@")
+    if _DOT_ATOM.fullmatch(local) and "=?" not in local:
+        return addr
+    unquoted = local[1:-1] if len(local) > 1 and local[0] == local[-1] == '"' else local
+    return f'"{quote(unquoted)}"@{domain}'
+
+
+def display_name(name: str) -> str:
+    """A display name as it goes in a header: plain, quoted, or encoded-words (RFC 2047)."""
+    if name.isascii() and "=?" not in name:
+        return name if _PHRASE.fullmatch(name) else f'"{quote(name)}"'
+    return Header(name, "utf-8").encode(linesep="\r\n")
+
+
+def mailbox(value: str | tuple[str, str]) -> str:
+    """One mailbox, ready for an address header."""
+    name, addr = split_address(value)
+    spec = header_address_spec(addr)
+    return f"{display_name(name)} <{spec}>" if name else spec
+
+
+def address_list(name: str, values: list[str | tuple[str, str]]) -> str:
+    """Several mailboxes: on one line when it fits, else one per line."""
+    boxes = [mailbox(v) for v in values]
+    one_line = ", ".join(boxes)
+    return one_line if len(name) + 2 + len(one_line) <= LINE else ",\r\n ".join(boxes)
+
+
+# --- unstructured headers ----------------------------------------------------------------------
+
+
+def fold_words(name: str, value: str) -> str:
+    """ASCII text folded at spaces so that lines stay near LINE characters."""
+    lines: list[str] = []
+    current = ""
+    width = len(name) + 2
+    for word in value.split(" "):
+        if current and width + len(current) + 1 + len(word) > LINE:
+            lines.append(current)
+            current, width = word, 1
+        else:
+            current = f"{current} {word}" if current else word
+    lines.append(current)
+    return "\r\n ".join(lines)
+
+
+def unstructured(name: str, value: str) -> str:
+    """Free text for a header: as is when plain ASCII, else encoded-words, folded either way."""
+    words = value.split(" ")
+    if value.isascii() and "=?" not in value and max(len(w) for w in words) <= LONGEST_WORD:
+        return fold_words(name, value)
+    return Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
+
+
+# --- the message -------------------------------------------------------------------------------
+
+
+def _set(mime: EmailMessage, name: str, value: str) -> None:
+    """Store a finished header value; one given again replaces one that may appear only once."""
+    if name.lower() in _UNIQUE and name in mime:
+        del mime[name]
+    mime.set_raw(name, value)
+
+
+def _headers(mime: EmailMessage, message: Message) -> None:
+    """Subject, addresses, Date, Message-ID and the extra headers."""
+    if message.subject:
+        _set(mime, "Subject", unstructured("Subject", message.subject))
+    _set(mime, "From", mailbox(message.sender))
+    for name, values in (("To", message.recipients), ("Cc", message.cc)):
+        if values:
+            _set(mime, name, address_list(name, list(values)))
+    if message.reply_to:
+        _set(mime, "Reply-To", mailbox(message.reply_to))
+    moment = datetime.fromtimestamp(message.date, UTC) if message.date else datetime.now(UTC)
+    _set(mime, "Date", format_datetime(moment))
+    _set(mime, "Message-ID", message.msgId)
+    for name, value in (message.extra_headers or {}).items():
+        _set(mime, name, unstructured(name, value))
+
+
+def _bodies(mime: EmailMessage, message: Message) -> None:
+    """The text part, then each alternative (HTML), as multipart/alternative when there are several."""
+    alternatives = dict(message.alts)
+    if message.body is None and "html" in alternatives:
+        mime.set_content(alternatives.pop("html"), subtype="html")
+    else:
+        mime.set_content(message.body or "")
+    for subtype, content in alternatives.items():
+        mime.add_alternative(content, subtype=subtype)
+
+
+def attachment_name(filename: str, ascii_only: bool) -> str | tuple[str, str, str]:
+    """The file name as sent: RFC 2231-encoded unless plain ASCII; with MAIL_ASCII_ATTACHMENTS,
+    folded to ASCII as Flask-Mail does."""
+    if ascii_only:
+        filename = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode("ascii")
+        filename = _SPACES.sub(" ", filename).strip()
+    if filename.isascii() and "=?" not in filename:
+        return filename
+    return ("utf-8", "", filename)
+
+
+def content_type_parts(content_type: str) -> tuple[str, str, dict[str, str]]:
+    """``type/subtype`` and a plain ``charset`` parameter; anything malformed is octet-stream."""
+    main, _, rest = content_type.partition(";")
+    maintype, _, subtype = main.strip().lower().partition("/")
+    if not (_TOKEN.fullmatch(maintype) and _TOKEN.fullmatch(subtype)):
+        return "application", "octet-stream", {}
+    charset = re.fullmatch(r'\s*charset="?([A-Za-z0-9_.:-]+)"?\s*', rest, re.I)
+    return maintype, subtype, {"charset": charset.group(1)} if charset else {}
+
+
+def _attach(mime: EmailMessage, item: MailAttachment, ascii_only: bool) -> None:
+    """Add one attachment, base64-encoded."""
+    data = item.data.encode("utf-8") if isinstance(item.data, str) else bytes(item.data)
+    maintype, subtype, params = content_type_parts(item.content_type)
+    name = attachment_name(item.filename, ascii_only) if item.filename else None
+    mime.add_attachment(data, maintype=maintype, subtype=subtype, filename=name,
+                        disposition=item.disposition, params=params)
+    part = mime.get_payload()[-1]
+    for key, value in item.headers.items():
+        part.set_raw(key, unstructured(key, value))
+
+
+def needs_utf8(message: Message) -> bool:
+    """Whether an address of the message has a non-ASCII local part."""
+    everyone = [message.sender, *message.send_to] + ([message.reply_to] if message.reply_to else [])
+    return not all(bare_address(a).isascii() for a in everyone)
+
+
+def render_mime(message: Message) -> EmailMessage:
+    """The whole message: headers, bodies and attachments."""
+    mime = EmailMessage(policy=UTF8_POLICY if needs_utf8(message) else POLICY)
+    _headers(mime, message)
+    _bodies(mime, message)
+    ascii_only = bool(current_app.extensions["mail"].ascii_attachments)
+    for item in message.attachments:
+        _attach(mime, item, ascii_only)
+    return mime
+
+
+class MailroomMessage(Message):
+    """Flask-Mail's Message, rendered by ``render_mime``; everything else is Flask-Mail's."""
+
+    def _message(self) -> EmailMessage:  # type: ignore[override]
+        """The MIME form of this message."""
+        return render_mime(self)

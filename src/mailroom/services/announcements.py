@@ -1,0 +1,387 @@
+"""Announcements: write one, preview it to oneself, fan it out to every confirmed, subscribed user."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+
+from flask import Flask, current_app
+from flask_mail import Message
+from markdown_it import MarkdownIt
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.exc import IntegrityError
+
+from mailroom.domain.errors import DomainError, HeaderInjection, TokenInvalid
+from mailroom.domain.headers import check_header_value
+from mailroom.extensions import db
+from mailroom.mail.compose import Attachment, Envelope, compose, queue
+from mailroom.models import Announcement, AnnouncementAttachment, OutboxMessage, User
+from mailroom.models.outbox import BULK
+from mailroom.state import now, state
+from mailroom.urls import external_url
+
+log = logging.getLogger(__name__)
+
+TEMPLATE = "announcement"
+FAN_OUTS = "announcement_fan_outs"
+BATCH_SIZE = 500
+SUBJECT_MAX = 200
+BODY_MAX = 100_000
+MAX_ATTACHMENTS = 10
+# Every recipient's outbox row carries its own copy of the files: keep them small.
+MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
+# What new_unsubscribe_token makes (URL-safe base64), bounded by the column's width.
+TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+DRAFT = "draft"
+SENDING = "sending"
+QUEUED = "queued"
+
+
+class AnnouncementError(Exception):
+    """An announcement was refused; ``field`` names the input at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """What personalising one copy needs to know about its reader."""
+
+    id: int
+    username: str
+    email: str
+    unsubscribe_token: str
+
+
+@dataclass(frozen=True)
+class FanOut:
+    """The outcome of one fan-out run."""
+
+    announcement_id: int
+    recipients: int
+    queued: int
+    already_queued: int
+    not_eligible: int
+    unusable: int = 0
+
+
+@dataclass(frozen=True)
+class Summary:
+    """An announcement as one reader would get it, with how far its delivery has come."""
+
+    announcement: Announcement
+    eligible_now: int
+    counts: dict[str, int]
+    text: str
+    html: str | None
+
+
+ProgressCallback = Callable[[int], None]
+
+
+@cache
+def _markdown() -> MarkdownIt:
+    """CommonMark with tables and strikethrough; raw HTML is shown as text, never passed through."""
+    return MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+
+
+def render_markdown(source: str) -> str:
+    """Markdown to an HTML fragment, with any raw HTML in the source escaped."""
+    return str(_markdown().render(source))
+
+
+def eligible() -> ColumnElement[bool]:
+    """Who receives announcements: confirmed addresses that did not unsubscribe."""
+    return User.email_confirmed.is_(True) & User.subscribed.is_(True)
+
+
+def count_recipients() -> int:
+    """How many users an announcement sent now would reach."""
+    return int(db.session.scalar(select(func.count()).select_from(User).where(eligible())) or 0)
+
+
+def dedupe_key(announcement_id: int, user_id: int) -> str:
+    """The key that lets each user hold at most one copy of an announcement in the outbox."""
+    return f"announcement:{announcement_id}:user:{user_id}"
+
+
+def _check_text(subject: str, text_body: str, html_body: str | None) -> None:
+    """Refuse an empty or overlong subject or body, and line breaks in the subject."""
+    if not subject.strip() or len(subject) > SUBJECT_MAX:
+        raise AnnouncementError("subject", f"Write a subject of 1 to {SUBJECT_MAX} characters.")
+    try:
+        check_header_value("Subject", subject)
+    except HeaderInjection:
+        raise AnnouncementError("subject", "The subject must be a single line.") from None
+    if not text_body.strip() or len(text_body) > BODY_MAX:
+        raise AnnouncementError("text_body", f"Write a text body of 1 to {BODY_MAX:,} characters.")
+    if html_body is not None and len(html_body) > BODY_MAX:
+        raise AnnouncementError("html_body", f"Use at most {BODY_MAX:,} characters.")
+
+
+def _check_attachments(attachments: Sequence[Attachment]) -> None:
+    """Refuse too many files, too many bytes, and unusable file names."""
+    if len(attachments) > MAX_ATTACHMENTS:
+        raise AnnouncementError("attachments", f"Attach at most {MAX_ATTACHMENTS} files.")
+    if sum(len(a.data) for a in attachments) > MAX_ATTACHMENT_BYTES:
+        limit = MAX_ATTACHMENT_BYTES // (1024 * 1024)
+        raise AnnouncementError("attachments", f"Attachments may total at most {limit} MB.")
+    for item in attachments:
+        bad = not item.filename.strip() or len(item.filename) > 255 or "/" in item.filename
+        try:
+            check_header_value("file name", item.filename)
+        except HeaderInjection:
+            bad = True
+        if bad:
+            raise AnnouncementError("attachments", f"Unusable file name: {item.filename!r}.")
+
+
+def create(subject: str, text_body: str, *, markdown: str | None = None, html: str | None = None,
+           attachments: Sequence[Attachment] = (), author_id: int | None = None) -> Announcement:
+    """Store a draft; ``markdown`` is rendered (raw HTML escaped), ``html`` is the operator's own."""
+    if markdown is not None and html is not None:
+        raise ValueError("give markdown or html, not both")
+    html_body = render_markdown(markdown) if markdown and markdown.strip() else (html or None)
+    _check_text(subject, text_body, html_body)
+    _check_attachments(attachments)
+    announcement = Announcement(subject=subject.strip(), text_body=text_body, html_body=html_body,
+                                created_by_id=author_id, created_at=now(), status=DRAFT,
+                                recipients_total=0, queued_count=0)
+    announcement.attachments = [AnnouncementAttachment(filename=a.filename, content_type=a.content_type,
+                                                       data=a.data) for a in attachments]
+    db.session.add(announcement)
+    db.session.commit()
+    return announcement
+
+
+def get(announcement_id: int) -> Announcement:
+    """The announcement with this id, or LookupError."""
+    announcement = db.session.get(Announcement, announcement_id)
+    if announcement is None:
+        raise LookupError(f"no announcement {announcement_id}")
+    return announcement
+
+
+def files_of(announcement: Announcement) -> list[Attachment]:
+    """The announcement's stored files as attachments for composing."""
+    return [Attachment(a.filename, a.content_type, a.data) for a in announcement.attachments]
+
+
+def personalised(announcement: Announcement, files: Sequence[Attachment], recipient: Recipient,
+                 subject_prefix: str = "") -> Message:
+    """One recipient's copy: their name, their address, their own one-click unsubscribe link."""
+    link = external_url("unsubscribe.confirm", token=recipient.unsubscribe_token)
+    headers = {"List-Unsubscribe": f"<{link}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+               "Precedence": "bulk"}
+    envelope = Envelope(subject=subject_prefix + announcement.subject,
+                        recipients=[(recipient.username, recipient.email)], attachments=files,
+                        extra_headers=headers)
+    return compose(TEMPLATE, envelope, subject=announcement.subject, username=recipient.username,
+                   email=recipient.email, text_body=announcement.text_body,
+                   html_body=announcement.html_body, unsubscribe_url=link)
+
+
+def as_recipient(user: User) -> Recipient:
+    """The personalisation fields of a user."""
+    return Recipient(user.id, user.username, user.email, user.unsubscribe_token)
+
+
+def preview(announcement_id: int, user: User) -> OutboxMessage:
+    """Queue one copy to ``user`` alone, marked as a preview; it never counts as the real send."""
+    announcement = get(announcement_id)
+    message = personalised(announcement, files_of(announcement), as_recipient(user), "[Preview] ")
+    row = queue(message, template=TEMPLATE, kind=BULK)
+    row.meta = {"preview_of": announcement.id}
+    db.session.commit()
+    return row
+
+
+def summary(announcement_id: int, reader: User) -> Summary:
+    """The announcement, its parts as ``reader`` would receive them, and its delivery counts."""
+    announcement = get(announcement_id)
+    message = personalised(announcement, (), as_recipient(reader))
+    counts = delivery_counts([announcement.id])[announcement.id]
+    return Summary(announcement, count_recipients(), counts, message.body or "", message.html)
+
+
+def _recipients_after(last_id: int, limit: int) -> list[Recipient]:
+    """The next ``limit`` eligible users after ``last_id``, in id order."""
+    query = (select(User.id, User.username, User.email, User.unsubscribe_token)
+             .where(eligible(), User.id > last_id).order_by(User.id).limit(limit))
+    return [Recipient(*row) for row in db.session.execute(query)]
+
+
+def _existing_keys(keys: Sequence[str]) -> set[str]:
+    """The dedupe keys among ``keys`` that already have an outbox row."""
+    found = db.session.scalars(select(OutboxMessage.dedupe_key).where(OutboxMessage.dedupe_key.in_(keys)))
+    return {key for key in found if key}
+
+
+def _pending(announcement_id: int, batch: Sequence[Recipient]) -> list[Recipient]:
+    """The recipients of a batch who have no copy yet (read in its own short transaction)."""
+    existing = _existing_keys([dedupe_key(announcement_id, r.id) for r in batch])
+    db.session.commit()
+    return [r for r in batch if dedupe_key(announcement_id, r.id) not in existing]
+
+
+def _copy_for(announcement: Announcement, files: Sequence[Attachment],
+              recipient: Recipient) -> Message | None:
+    """The recipient's copy, or None (logged) when their stored address cannot be written to."""
+    try:
+        return personalised(announcement, files, recipient)
+    except (DomainError, ValueError) as error:
+        log.warning("announcement %s: skipping user %s: %s", announcement.id, recipient.id, error)
+        return None
+
+
+def _queue_batch(announcement: Announcement, files: Sequence[Attachment],
+                 batch: Sequence[Recipient], retried: bool = False) -> tuple[int, int]:
+    """Queue the copies a batch still lacks, in one transaction; return (queued, unusable)."""
+    aid = announcement.id
+    copies = [(r, _copy_for(announcement, files, r)) for r in _pending(aid, batch)]
+    for recipient, message in copies:
+        if message is not None:
+            queue(message, template=TEMPLATE, kind=BULK, dedupe_key=dedupe_key(aid, recipient.id),
+                  announcement_id=aid)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        if retried:
+            raise
+        # Another run of the same announcement queued some of these first: keep theirs.
+        return _queue_batch(announcement, files, batch, retried=True)
+    unusable = sum(1 for _, message in copies if message is None)
+    return len(copies) - unusable, unusable
+
+
+def _start(announcement: Announcement) -> None:
+    """Mark the announcement as sending and record how many it will reach."""
+    announcement.status = SENDING
+    announcement.recipients_total = count_recipients()
+    db.session.commit()
+
+
+def _finish(announcement: Announcement) -> None:
+    """Mark the fan-out complete with the number of copies in the outbox."""
+    announcement.queued_count = int(db.session.scalar(
+        select(func.count()).select_from(OutboxMessage)
+        .where(OutboxMessage.announcement_id == announcement.id,
+               OutboxMessage.dedupe_key.is_not(None))) or 0)
+    announcement.status = QUEUED
+    db.session.commit()
+
+
+def send(announcement_id: int, *, batch_size: int = BATCH_SIZE,
+         progress: ProgressCallback | None = None) -> FanOut:
+    """Queue one personalised copy per eligible user, in batches; safe to run again after a crash."""
+    announcement = get(announcement_id)
+    files = files_of(announcement)
+    _start(announcement)
+    queued = unusable = seen = last_id = 0
+    while batch := _recipients_after(last_id, batch_size):
+        done, skipped = _queue_batch(announcement, files, batch)
+        queued, unusable, seen = queued + done, unusable + skipped, seen + len(batch)
+        last_id = batch[-1].id
+        if progress is not None:
+            progress(len(batch))
+    _finish(announcement)
+    users = int(db.session.scalar(select(func.count()).select_from(User)) or 0)
+    db.session.commit()
+    return FanOut(announcement.id, seen, queued, seen - queued - unusable, max(0, users - seen),
+                  unusable)
+
+
+def _fan_out_thread(app: Flask, announcement_id: int) -> None:
+    """Run a fan-out in its own application context; a failure leaves it resumable ('sending')."""
+    with app.app_context():
+        try:
+            send(announcement_id)
+        except Exception:
+            log.exception("fan-out of announcement %s stopped; sending it again resumes it",
+                          announcement_id)
+        finally:
+            db.session.remove()
+
+
+def running_fan_outs(app: Flask) -> dict[int, threading.Thread]:
+    """The background fan-outs this process has started, by announcement id."""
+    found: dict[int, threading.Thread] = state(app).services.setdefault(FAN_OUTS, {})
+    return found
+
+
+def send_in_background(announcement_id: int) -> bool:
+    """Mark the announcement as sending and fan it out in a thread; False if one already runs."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    _start(get(announcement_id))
+    with state(app).services.setdefault(FAN_OUTS + ".lock", threading.Lock()):
+        running = running_fan_outs(app)
+        if announcement_id in running and running[announcement_id].is_alive():
+            return False
+        thread = threading.Thread(target=_fan_out_thread, args=(app, announcement_id),
+                                  name=f"announcement-{announcement_id}", daemon=True)
+        running[announcement_id] = thread
+        thread.start()
+    return True
+
+
+def find_unfinished(subject: str, text_body: str, html_body: str | None,
+                    attachments: Sequence[Attachment]) -> Announcement | None:
+    """An announcement with this exact content whose fan-out never finished, to resume it."""
+    candidates = db.session.scalars(select(Announcement).where(
+        Announcement.status == SENDING, Announcement.subject == subject.strip(),
+        Announcement.text_body == text_body).order_by(Announcement.id.desc()))
+    for candidate in candidates:
+        if candidate.html_body == html_body and files_of(candidate) == list(attachments):
+            return candidate
+    return None
+
+
+def recent(limit: int = 50) -> list[Announcement]:
+    """The latest announcements, newest first."""
+    return list(db.session.scalars(select(Announcement).order_by(Announcement.id.desc()).limit(limit)))
+
+
+def delivery_counts(announcement_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """Per announcement, how many of its copies are in each outbox status (previews excluded)."""
+    query = (select(OutboxMessage.announcement_id, OutboxMessage.status, func.count())
+             .where(OutboxMessage.announcement_id.in_(list(announcement_ids)))
+             .group_by(OutboxMessage.announcement_id, OutboxMessage.status))
+    counts: dict[int, dict[str, int]] = {aid: {} for aid in announcement_ids}
+    for aid, status, count in db.session.execute(query):
+        if aid is not None:
+            counts[aid][status] = int(count)
+    return counts
+
+
+def _subscriber(token: str) -> User:
+    """The user an unsubscribe token belongs to, or TokenInvalid."""
+    if not TOKEN_SHAPE.fullmatch(token):
+        raise TokenInvalid("unknown unsubscribe link")
+    user: User | None = db.session.scalar(select(User).where(User.unsubscribe_token == token))
+    # The lookup is by index; the constant-time comparison guards against case-folding collations.
+    if user is None or not hmac.compare_digest(user.unsubscribe_token.encode(), token.encode()):
+        raise TokenInvalid("unknown unsubscribe link")
+    return user
+
+
+def check_token(token: str) -> None:
+    """Raise TokenInvalid unless the unsubscribe token belongs to someone; changes nothing."""
+    _subscriber(token)
+    db.session.commit()
+
+
+def set_subscribed(token: str, subscribed: bool) -> None:
+    """Stop (or resume) announcements for the owner of the token; account email is unaffected."""
+    user = _subscriber(token)
+    user.subscribed = subscribed
+    db.session.commit()

@@ -1,0 +1,74 @@
+"""Confirmation of a new account's address by a code emailed at registration."""
+
+from __future__ import annotations
+
+import logging
+
+from mailroom.domain.addresses import email_key
+from mailroom.domain.errors import CodeError
+from mailroom.extensions import db
+from mailroom.mail.compose import send_email
+from mailroom.models import User
+from mailroom.services import codes
+from mailroom.services.accounts import AccountError
+from mailroom.urls import external_url
+
+log = logging.getLogger(__name__)
+
+PURPOSE = codes.CONFIRM_EMAIL
+TEMPLATE = "confirm_email"
+SUBJECT = "Confirm your Mailroom email address"
+
+
+def _queue(user: User) -> codes.IssuedCode:
+    """Store a code for the user's address and add its email to the outbox (caller commits)."""
+    issued = codes.issue_code(PURPOSE, user.id, user.email)
+    send_email(TEMPLATE, (user.username, user.email), SUBJECT, name=user.username,
+               code=issued.code, minutes=codes.minutes(issued.expires_in),
+               account_url=external_url("account.index"))
+    return issued
+
+
+def queue_on_registration(user: User) -> None:
+    """Queue the first code in the registration transaction; any hitch only postpones it.
+
+    Registration must not fail because Redis is down or the address's budget is spent: the
+    account page offers "send a new code" for that case.
+    """
+    try:
+        codes.reserve_email(user.email)
+        _queue(user)
+    except (codes.BudgetSpent, codes.CodeStoreUnavailable, CodeError) as error:
+        log.warning("confirmation code for user %s postponed: %s", user.id, type(error).__name__)
+
+
+def _check_unconfirmed(user: User) -> None:
+    """Refuse to work on an address that is already confirmed."""
+    if user.email_confirmed:
+        raise AccountError("code", "Your address is already confirmed.")
+
+
+def resend(user: User) -> codes.IssuedCode:
+    """Email a new code to the user's address, after the cooldown and within the budget."""
+    _check_unconfirmed(user)
+    codes.check_resend(PURPOSE, user.id)
+    codes.reserve_email(user.email)
+    issued = _queue(user)
+    db.session.commit()
+    return issued
+
+
+def pending(user: User) -> codes.PendingCode | None:
+    """Where the confirmation code went and its timings, while the address is unconfirmed."""
+    return None if user.email_confirmed else codes.pending(PURPOSE, user.id)
+
+
+def confirm(user: User, typed_code: str) -> None:
+    """Mark the address confirmed when the code matches; a wrong code counts against the limit."""
+    _check_unconfirmed(user)
+    address = codes.redeem_recorded(PURPOSE, user.id, typed_code)
+    if email_key(address) != user.email_key:
+        db.session.commit()
+        raise AccountError("code", "That code was for an earlier address. Ask for a new one.")
+    user.email_confirmed = True
+    db.session.commit()

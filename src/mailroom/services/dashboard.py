@@ -1,0 +1,134 @@
+"""What the mail system is doing: counts, queue age, deliveries per minute, failures, retries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, String, func, select, update
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+
+from mailroom.domain.chart import Chart, layout
+from mailroom.extensions import db
+from mailroom.models.outbox import OutboxMessage, OutboxStatus
+from mailroom.state import now
+
+STATUSES = tuple(status.value for status in OutboxStatus)
+MINUTE_FORMAT = "%Y-%m-%dT%H:%M"
+MAX_HOURS = 24
+RECENT_FAILURES = 20
+
+
+class minute_of(FunctionElement[str]):  # noqa: N801  (an SQL function, named like one)
+    """SQL: a timestamp truncated to its minute, as text 'YYYY-MM-DDTHH:MM' on every database."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(minute_of, "sqlite")
+def _minute_of_sqlite(element: minute_of, compiler: SQLCompiler, **kw: Any) -> str:
+    """SQLite keeps timestamps as ISO text: strftime reads them."""
+    return f"strftime('{MINUTE_FORMAT}', {compiler.process(element.clauses, **kw)})"
+
+
+@compiles(minute_of, "postgresql")
+def _minute_of_postgresql(element: minute_of, compiler: SQLCompiler, **kw: Any) -> str:
+    """PostgreSQL formats the timestamp with to_char in the same shape."""
+    return f"""to_char({compiler.process(element.clauses, **kw)}, 'YYYY-MM-DD"T"HH24:MI')"""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A message that gave up, with the error the mail server gave."""
+
+    id: int
+    kind: str
+    recipients: list[str]
+    subject: str
+    attempts: int
+    failed_at: datetime | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class Overview:
+    """The whole dashboard."""
+
+    counts: dict[str, int]
+    oldest_queued_seconds: float | None
+    chart: Chart
+    hours: int
+    failures: list[Failure]
+
+
+def status_counts(*conditions: ColumnElement[bool]) -> dict[str, int]:
+    """How many outbox rows are in each status (every status present, zero when none)."""
+    query = select(OutboxMessage.status, func.count()).where(*conditions).group_by(OutboxMessage.status)
+    found = {status: int(count) for status, count in db.session.execute(query)}
+    return {status: found.get(status, 0) for status in STATUSES}
+
+
+def oldest_queued_seconds(moment: datetime) -> float | None:
+    """Seconds since the oldest still-queued message was written, or None when none waits."""
+    oldest = db.session.scalar(select(func.min(OutboxMessage.created_at))
+                               .where(OutboxMessage.status == OutboxStatus.QUEUED.value))
+    if oldest is None:
+        return None
+    return max(0.0, (moment - oldest).total_seconds())
+
+
+def per_minute(column: Any, since: datetime) -> dict[datetime, int]:
+    """Rows whose ``column`` time is at or after ``since``, counted per minute by the database."""
+    bucket = minute_of(column).label("minute")
+    query = select(bucket, func.count()).where(column >= since).group_by(bucket)
+    return {datetime.strptime(minute, MINUTE_FORMAT).replace(tzinfo=UTC): int(count)
+            for minute, count in db.session.execute(query)}
+
+
+def delivery_chart(moment: datetime, hours: int) -> Chart:
+    """Sent and failed messages per minute over the last ``hours`` hours, laid out for drawing."""
+    minutes = hours * 60
+    since = moment.replace(second=0, microsecond=0) - timedelta(minutes=minutes - 1)
+    series = [("sent", per_minute(OutboxMessage.sent_at, since)),
+              ("failed", per_minute(OutboxMessage.failed_at, since))]
+    return layout(series, moment, minutes)
+
+
+def recent_failures(limit: int = RECENT_FAILURES) -> list[Failure]:
+    """The most recent failed messages, newest first."""
+    rows = db.session.scalars(select(OutboxMessage)
+                              .where(OutboxMessage.status == OutboxStatus.FAILED.value)
+                              .order_by(OutboxMessage.failed_at.desc(), OutboxMessage.id.desc())
+                              .limit(limit))
+    return [Failure(r.id, r.kind, list(r.recipients), r.subject, r.attempts, r.failed_at,
+                    r.last_error) for r in rows]
+
+
+def overview(hours: int = 3) -> Overview:
+    """Everything the dashboard shows, read at one moment of the application's clock."""
+    if not 1 <= hours <= MAX_HOURS:
+        raise ValueError(f"hours must be between 1 and {MAX_HOURS}")
+    moment = now()
+    result = Overview(status_counts(), oldest_queued_seconds(moment), delivery_chart(moment, hours),
+                      hours, recent_failures())
+    db.session.commit()
+    return result
+
+
+def retry_failed(ids: Sequence[int] | None = None) -> int:
+    """Queue failed messages again with a fresh set of attempts (all of them, or those ``ids``)."""
+    condition = OutboxMessage.status == OutboxStatus.FAILED.value
+    if ids is not None:
+        condition = condition & OutboxMessage.id.in_(list(ids))
+    result = db.session.execute(
+        update(OutboxMessage).where(condition)
+        .values(status=OutboxStatus.QUEUED.value, attempts=0, next_attempt_at=now(),
+                failed_at=None, claimed_by=None, claimed_until=None)
+    )
+    db.session.commit()
+    return int(getattr(result, "rowcount", 0) or 0)

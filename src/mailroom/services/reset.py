@@ -1,0 +1,188 @@
+"""Password reset by emailed link: ask for a link, then set a new password with it."""
+
+from __future__ import annotations
+
+import logging
+from functools import cache
+
+from flask import current_app
+from limits import RateLimitItem, parse
+from limits.errors import StorageError
+from redis.exceptions import RedisError
+from sqlalchemy import select
+
+from mailroom.domain import tokens
+from mailroom.domain.addresses import email_key, normalize_email
+from mailroom.domain.errors import TokenError, TokenInvalid
+from mailroom.extensions import db, limiter
+from mailroom.mail.compose import send_email
+from mailroom.models import User
+from mailroom.services import accounts, budget
+from mailroom.state import now
+from mailroom.urls import external_url
+
+log = logging.getLogger(__name__)
+
+PURPOSE = "reset_password"
+LINK_TEMPLATE = "reset_password"
+LINK_SUBJECT = "Reset your Mailroom password"
+NOTICE_TEMPLATE = "password_changed"
+NOTICE_SUBJECT = "Your Mailroom password was changed"
+# Stands in for a user when the address has no account, so that path renders the same email.
+STAND_IN_NAME = "Mailroom user"
+
+
+class TooManyAttempts(Exception):
+    """This client has posted too many new passwords lately."""
+
+
+def ttl_seconds() -> int:
+    """How long a reset link works (RESET_TOKEN_TTL)."""
+    return int(current_app.config["RESET_TOKEN_TTL"])
+
+
+def _secret() -> bytes:
+    """The application secret, as the token functions take it."""
+    return str(current_app.config["SECRET_KEY"]).encode("utf-8")
+
+
+def bound_state(user: User) -> str:
+    """What a link is bound to: the password hash, and the address the link was sent to."""
+    return f"{user.password_hash}\n{user.email_key}"
+
+
+def issue_link_token(user: User) -> str:
+    """A reset token for the user's current password state, valid for RESET_TOKEN_TTL."""
+    return tokens.issue(subject=user.id, purpose=PURPOSE, state=bound_state(user), secret=_secret(),
+                        now=now(), ttl_seconds=ttl_seconds())
+
+
+@cache
+def _limit(text: str) -> RateLimitItem:
+    """A parsed rate-limit string such as '5 per hour'."""
+    return parse(text)
+
+
+def _within_limit(setting: str, namespace: str, key: str) -> bool:
+    """Count one hit against the configured limit; False when it is used up.
+
+    An unreachable limit store lets the request through (logged), as the email budget does.
+    """
+    config = current_app.config
+    if not config["RATELIMIT_ENABLED"]:
+        return True
+    try:
+        return bool(limiter.limiter.hit(_limit(config[setting]), config["RATELIMIT_KEY_PREFIX"],
+                                        namespace, key))
+    except (StorageError, RedisError, OSError) as error:
+        log.warning("reset rate limit unavailable (%s); allowing", type(error).__name__)
+        return True
+
+
+def _request_allowed(address: str, client: str) -> bool:
+    """Per client first, so a client already limited cannot use up an address's quota."""
+    return (_within_limit("RATELIMIT_RESET_PER_CLIENT", "reset-request-client", client)
+            and _within_limit("RATELIMIT_RESET_PER_ADDRESS", "reset-request-address",
+                              email_key(address)))
+
+
+def _link_context(name: str, token: str) -> dict[str, object]:
+    """What the reset email shows: the name, the link, its lifetime, where to ask again."""
+    return {"name": name, "link": external_url("auth.reset_password", token=token),
+            "minutes": max(1, ttl_seconds() // 60),
+            "request_link": external_url("auth.reset_password_request")}
+
+
+def _link_for(user: User | None, address: str) -> tuple[str, str]:
+    """The name and token of a reset email: the user's, or a stand-in's bound to nothing real."""
+    if user is None:
+        token = tokens.issue(subject=0, purpose=PURPOSE, state=address, secret=_secret(),
+                             now=now(), ttl_seconds=ttl_seconds())
+        return STAND_IN_NAME, token
+    return user.username, issue_link_token(user)
+
+
+def _queue_link(user: User | None, address: str, keep: bool) -> None:
+    """Compose and insert the reset email inside a savepoint; keep it only when ``keep``.
+
+    Every address goes through the same signing, rendering, MIME encoding and INSERT, so the
+    reply time does not tell whether it has an account; the savepoint is rolled back for an
+    unknown address (or a spent budget), so nothing of it is ever stored or sent.
+    """
+    name, token = _link_for(user, address)
+    savepoint = db.session.begin_nested()
+    send_email(LINK_TEMPLATE, (name, address), LINK_SUBJECT, **_link_context(name, token))
+    db.session.flush()
+    if keep:
+        savepoint.commit()
+    else:
+        savepoint.rollback()
+
+
+def request_reset(address: str, client: str) -> None:
+    """Queue a reset link when the address has an account and no limit or budget is used up.
+
+    Every outcome returns nothing, so the caller cannot answer differently.
+    """
+    address = normalize_email(address)
+    if not _request_allowed(address, client):
+        return
+    user = accounts.find_by_email(address)
+    # Spent for unknown addresses too: the same store work on both paths.
+    allowed = budget.spend(address)
+    _queue_link(user, user.email if user is not None else address, keep=user is not None and allowed)
+    db.session.commit()
+
+
+def _read(token: str) -> tokens.TokenClaims:
+    """The claims of a genuine, unexpired reset token (no database access)."""
+    return tokens.read(token, purpose=PURPOSE, secret=_secret(), now=now())
+
+
+def _bound_user(claims: tokens.TokenClaims, *, for_update: bool) -> User:
+    """The user the token names, when the token was issued for their current state."""
+    query = select(User).where(User.id == claims.subject)
+    user: User | None = db.session.scalar(query.with_for_update() if for_update else query)
+    if user is None:
+        raise TokenInvalid("no such user")
+    tokens.check_binding(claims, state=bound_state(user), secret=_secret())
+    return user
+
+
+def check_link(token: str) -> None:
+    """Raise TokenExpired or TokenInvalid unless the link can still set a password (changes nothing)."""
+    claims = _read(token)
+    try:
+        _bound_user(claims, for_update=False)
+    finally:
+        db.session.rollback()
+
+
+def _queue_notice(user: User) -> None:
+    """Add the 'password changed' email (no token, no password) to the outbox."""
+    # Counted against the address's budget but never withheld: each notice follows a
+    # single-use link that was itself budgeted, and a security notice must not be lost.
+    budget.spend(user.email)
+    send_email(NOTICE_TEMPLATE, (user.username, user.email), NOTICE_SUBJECT, name=user.username,
+               changed_at=now(), request_link=external_url("auth.reset_password_request"))
+
+
+def reset_password(token: str, password: str, client: str) -> User:
+    """Set a new password with a valid link, sign out every session and queue the notice.
+
+    One transaction; the user's row is locked, so one link can never set two passwords.
+    Raises TooManyAttempts, TokenExpired or TokenInvalid.
+    """
+    if not _within_limit("RATELIMIT_RESET_PER_CLIENT", "reset-password-client", client):
+        raise TooManyAttempts()
+    claims = _read(token)
+    try:
+        user = _bound_user(claims, for_update=True)
+    except TokenError:
+        db.session.rollback()
+        raise
+    accounts.set_password(user, password)
+    accounts.revoke_sessions(user)
+    _queue_notice(user)
+    db.session.commit()
+    return user

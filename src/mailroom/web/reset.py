@@ -1,0 +1,112 @@
+"""Password reset pages on the ``auth`` blueprint: ask for a link, then choose a new password."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import abort, flash, make_response, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_limiter.util import get_remote_address
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from werkzeug.wrappers.response import Response
+from wtforms import SubmitField
+
+from mailroom.domain.errors import TokenExpired, TokenInvalid
+from mailroom.services import reset
+from mailroom.web.auth import bp
+from mailroom.web.forms import email_field, new_password_field, repeat_password_field
+
+LINK_SENT = ("If an account uses that address, we have emailed it a link to choose a new password. "
+             "The link works once, for {minutes} minutes.")
+RESET_DONE = ("Your password has been changed and every session signed out. "
+              "Sign in with your new password.")
+LINK_EXPIRED = ("This reset link has expired: links work for {minutes} minutes. "
+                "Ask for a new one.")
+LINK_INVALID = ("This reset link is not valid: it may have been used already, replaced by a newer "
+                "one, or copied incompletely. Ask for a new one.")
+PROBLEMS = {"expired": ("Link expired", LINK_EXPIRED), "invalid": ("Link not valid", LINK_INVALID)}
+
+
+class ResetRequestForm(FlaskForm):
+    """Ask for a reset link."""
+
+    email = email_field()
+    submit = SubmitField("Email me a link")
+
+
+class ResetPasswordForm(FlaskForm):
+    """Choose a new password."""
+
+    password = new_password_field("New password")
+    password2 = repeat_password_field("Repeat new password")
+    submit = SubmitField("Set new password")
+
+
+def private(view: Callable[..., ResponseReturnValue]) -> Callable[..., Response]:
+    """Mark responses as never to be cached nor to leak the URL (it may hold a token) as Referer."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Response:
+        """Call the view and add the headers."""
+        response = make_response(view(*args, **kwargs))
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    return wrapped
+
+
+def link_sent_message() -> str:
+    """The one reply to every reset request, whatever the address."""
+    return LINK_SENT.format(minutes=max(1, reset.ttl_seconds() // 60))
+
+
+def link_problem_message(error: TokenExpired | TokenInvalid) -> tuple[str, str, str]:
+    """The reason, title and message for a link that cannot be used."""
+    reason = "expired" if isinstance(error, TokenExpired) else "invalid"
+    title, message = PROBLEMS[reason]
+    return reason, title, message.format(minutes=max(1, reset.ttl_seconds() // 60))
+
+
+@bp.route("/reset_password_request", methods=["GET", "POST"])
+@private
+def reset_password_request() -> ResponseReturnValue:
+    """Ask for a link; every address gets the same redirect, message and status."""
+    if current_user.is_authenticated:
+        return redirect(url_for("main.index"))
+    form = ResetRequestForm()
+    if form.validate_on_submit():
+        reset.request_reset(form.email.data or "", get_remote_address())
+        flash(link_sent_message(), "info")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/reset_password_request.html", form=form), 400 if form.errors else 200
+
+
+def _link_problem(error: TokenExpired | TokenInvalid) -> ResponseReturnValue:
+    """The page for an expired or invalid link, with a button to ask for a new one."""
+    reason, title, message = link_problem_message(error)
+    return render_template("auth/reset_link_problem.html", reason=reason, title=title,
+                           message=message), 400
+
+
+@bp.route("/reset_password/<token>", methods=["GET", "POST"])
+@private
+def reset_password(token: str) -> ResponseReturnValue:
+    """GET shows the form and changes nothing; POST sets the password and signs everyone out."""
+    if current_user.is_authenticated:
+        return redirect(url_for("main.index"))
+    form = ResetPasswordForm()
+    try:
+        if form.validate_on_submit():
+            reset.reset_password(token, form.password.data or "", get_remote_address())
+            flash(RESET_DONE, "success")
+            return redirect(url_for("auth.login"))
+        reset.check_link(token)
+    except (TokenExpired, TokenInvalid) as error:
+        return _link_problem(error)
+    except reset.TooManyAttempts:
+        abort(429)
+    return render_template("auth/reset_password.html", form=form), 400 if form.errors else 200

@@ -1,0 +1,112 @@
+"""Hypothesis fuzz of every JSON endpoint discovered from ``app.url_map``: no input gets a 5xx.
+
+Bodies are drawn around each endpoint's own field names (from its forms and JSON errors) with
+values of every JSON type, control characters, overlong and odd Unicode strings, plus bodies that
+are not objects or not JSON at all. Every JSON reply must keep the one shape and its status.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mailroom.extensions import db
+from mailroom.models import User
+from tests.e2e.deploy.report import DrillReport, open_report
+from tests.e2e.deploy.surface import Visitors, csrf_token
+from tests.e2e.deploy.web import leaks_trace
+
+PASSWORD = "correct horse battery"
+EXAMPLES = 1200
+NASTY = ["", " ", "\x00", "\r\n", "a\r\nBcc: victim@example.net", "\u2028", "\ud7ff", "\ufeff",
+         "x" * 10_000, "a@b", "alice@example.com", "ALICE@EXAMPLE.COM", "用户@例子.广告",
+         "=?utf-8?q?x?=@example.com", PASSWORD, "ABCDEF", "abcdef", "AB CD EF", "0" * 6,
+         "eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0.", "../../etc/passwd", "<script>alert(1)</script>",
+         "' OR 1=1 --", "%s%s%n", "${jndi:x}", "null", "true", "1e309", "-0"]
+
+scalars = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
+           | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=40)
+           | st.sampled_from(NASTY))
+json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
+                           | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=6)
+
+
+# Values that pass validation, so that fuzzed neighbours reach the code behind the validators.
+VALID = {"email": "newcomer@example.com", "password": PASSWORD, "password2": PASSWORD,
+         "code": "ABCDEF", "token": "not-a-token", "subject": "Hello", "text_body": "Hello there",
+         "markdown_body": "Hello *there*", "message_id": "1", "identifier": "alice"}
+
+
+def bodies(fields: list[str]) -> st.SearchStrategy[bytes]:
+    """Request bodies for one endpoint: near-valid objects, objects around its fields, other JSON, bytes."""
+    names = st.sampled_from(fields) if fields else st.text(max_size=10)
+    value = st.sampled_from(NASTY) | st.text(max_size=300) | json_values
+    near_valid = st.fixed_dictionaries({name: st.just(VALID.get(name, "value")) | value for name in fields})
+    objects = near_valid | st.dictionaries(names | st.text(max_size=10), value, max_size=5)
+    as_json = (objects | json_values).map(lambda body: json.dumps(body, allow_nan=True).encode())
+    return as_json | st.binary(max_size=200)
+
+
+@pytest.fixture
+def app_config() -> dict[str, Any]:
+    """Limits off: the fuzz is after crashes, and 429s would hide the code behind them."""
+    return {"RATELIMIT_ENABLED": False}
+
+
+@pytest.fixture
+def report(request: pytest.FixtureRequest) -> DrillReport:
+    """What the fuzz checked, printed and repeated in the run's summary."""
+    return open_report(request)
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"], indirect=True)
+def test_json_endpoints_never_answer_5xx(app: Flask, make_user: Callable[..., User],
+                                         report: DrillReport) -> None:
+    admin = make_user("alice", "alice@example.com", PASSWORD)
+    with app.app_context():
+        db.session.get(User, admin.id).is_admin = True
+        db.session.commit()
+    make_user("bob", "bob@example.com", PASSWORD, confirmed=False)
+    visitors = Visitors(app, "alice", PASSWORD)
+    targets = [e for e in visitors.discover() if e.json]
+    assert targets, "no JSON endpoint discovered"
+    statuses: Counter[tuple[str, int]] = Counter()
+    problems: list[str] = []
+
+    @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(data=st.data())
+    def fuzz(data: st.DataObject) -> None:
+        endpoint = data.draw(st.sampled_from(targets), label="endpoint")
+        body = data.draw(bodies(sorted(endpoint.fields)), label="body")
+        client = visitors.for_endpoint(endpoint)
+        response = client.post(endpoint.path, data=body, content_type="application/json",
+                               headers={"X-CSRFToken": csrf_token(client), "Accept": "application/json"})
+        statuses[(endpoint.name, response.status_code)] += 1
+        text = response.get_data(as_text=True)
+        shape = response.get_json(silent=True)
+        broken = (response.status_code >= 500 or leaks_trace(text)
+                  or not (isinstance(shape, dict) and shape.get("code") == response.status_code
+                          and isinstance(shape.get("message"), str) and isinstance(shape.get("data"), dict)))
+        if broken:
+            problems.append(f"{endpoint.name} {body[:120]!r} -> {response.status_code} {text[:200]}")
+        assert response.status_code < 500, problems[-1]
+
+    fuzz()
+    with app.app_context():
+        db.session.remove()
+    per_endpoint = Counter(name for name, _ in statuses.elements())
+    report.counts("JSON fuzz", cases=sum(statuses.values()), endpoints=len(targets),
+                  server_errors=sum(n for (_, s), n in statuses.items() if s >= 500),
+                  off_shape=len(problems))
+    report.line("cases per endpoint: " + ", ".join(f"{k}={v}" for k, v in sorted(per_endpoint.items())))
+    report.line("statuses: " + ", ".join(f"{k[0]}:{k[1]}={v}" for k, v in sorted(statuses.items())))
+    assert sum(statuses.values()) >= 1000
+    assert not problems, "\n".join(problems[:20])

@@ -1,0 +1,193 @@
+"""Delivery against a real aiosmtpd: retries, permanent failures, connection reuse, outages."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask_mail import email_dispatched
+
+from mailroom.domain.clock import FrozenClock
+from mailroom.mail.worker import Worker
+from mailroom.models import OutboxMessage
+from tests.support.smtp import SMTPServer
+
+Queue = Callable[..., list[str]]
+Rows = Callable[[], list[OutboxMessage]]
+
+
+def message_ids(server: SMTPServer) -> Counter[str]:
+    """How many times the server received each Message-ID."""
+    return Counter(str(m.message["Message-ID"]) for m in server.messages)
+
+
+def test_a_temporary_failure_is_retried_after_backoff_and_delivered_once(
+        app: Flask, smtp: SMTPServer, clock: FrozenClock, deliver: Callable[[], int],
+        queue_messages: Queue, rows: Rows) -> None:
+    [message_id] = queue_messages(1)
+    smtp.fail_data("451 4.3.0 Try again later")
+    assert deliver() == 1
+    [row] = rows()
+    assert (row.status, row.attempts) == ("queued", 1)
+    assert row.last_error is not None and row.last_error.startswith("451")
+    assert row.next_attempt_at > clock.now()
+    assert smtp.messages == []
+
+    assert deliver() == 0, "not due before its backoff has passed"
+    clock.set(row.next_attempt_at)
+    assert deliver() == 1
+    [row] = rows()
+    assert (row.status, row.attempts, row.sent_at) == ("sent", 2, clock.now())
+    assert message_ids(smtp) == {message_id: 1}
+
+
+def test_backoff_grows_and_attempts_run_out(app: Flask, app_config: dict[str, Any],
+                                            smtp: SMTPServer, clock: FrozenClock,
+                                            deliver: Callable[[], int], queue_messages: Queue,
+                                            rows: Rows) -> None:
+    queue_messages(1)
+    smtp.fail_data(*["421 4.7.0 Busy"] * 3)
+    delays = []
+    for _ in range(2):
+        deliver()
+        [row] = rows()
+        delays.append((row.next_attempt_at - clock.now()).total_seconds())
+        clock.set(row.next_attempt_at)
+    base = app.config["OUTBOX_BACKOFF_BASE"]
+    assert base / 2 <= delays[0] <= base
+    assert base <= delays[1] <= 2 * base
+    app.config["OUTBOX_MAX_ATTEMPTS"] = 3
+    deliver()
+    [row] = rows()
+    assert (row.status, row.attempts, row.failed_at) == ("failed", 3, clock.now())
+    assert row.last_error is not None and "421" in row.last_error
+
+
+def test_a_permanent_refusal_fails_that_message_and_the_rest_share_the_connection(
+        app: Flask, smtp: SMTPServer, deliver: Callable[[], int], queue_messages: Queue,
+        rows: Rows) -> None:
+    queue_messages(5)
+    smtp.refuse_recipient("msg2@example.com", "550 5.1.1 No such user")
+    assert deliver() == 5
+    assert sorted(m.rcpt_tos[0] for m in smtp.wait_for(4)) == [
+        "msg0@example.com", "msg1@example.com", "msg3@example.com", "msg4@example.com"]
+    assert smtp.connections == 1
+    assert {m.connection for m in smtp.messages} == {1}
+    statuses = [(r.recipients[0], r.status) for r in rows()]
+    assert ("msg2@example.com", "failed") in statuses
+    assert sum(1 for _, status in statuses if status == "sent") == 4
+    failed = next(r for r in rows() if r.status == "failed")
+    assert failed.last_error is not None and "550 5.1.1 No such user" in failed.last_error
+    assert failed.attempts == 1
+
+
+def test_a_permanent_refusal_of_the_data_fails_only_that_message(
+        app: Flask, smtp: SMTPServer, deliver: Callable[[], int], queue_messages: Queue,
+        rows: Rows) -> None:
+    queue_messages(3)
+    smtp.fail_data("554 5.7.1 Message rejected as spam")
+    deliver()
+    assert [r.status for r in rows()] == ["failed", "sent", "sent"]
+    assert rows()[0].last_error == "554 5.7.1 Message rejected as spam"
+    assert smtp.connections == 1 and len(smtp.messages) == 2
+
+
+def test_a_partly_refused_message_is_retried_only_for_the_deferred_recipients(
+        app: Flask, smtp: SMTPServer, clock: FrozenClock, deliver: Callable[[], int],
+        queue_messages: Queue, rows: Rows) -> None:
+    queue_messages(1, recipients=["ok@example.com", "later@example.com", "gone@example.com"])
+    smtp.refuse_recipient("later@example.com", "450 4.2.1 Mailbox busy")
+    smtp.refuse_recipient("gone@example.com", "550 5.1.1 No such user")
+    deliver()
+    assert [m.rcpt_tos for m in smtp.wait_for(1)] == [["ok@example.com"]]
+    [row] = rows()
+    assert (row.status, row.recipients) == ("queued", ["later@example.com"])
+    assert row.last_error is not None and "450" in row.last_error and "550" in row.last_error
+    smtp.recorder.rcpt_replies.clear()
+    clock.set(row.next_attempt_at)
+    deliver()
+    assert [m.rcpt_tos for m in smtp.wait_for(2)] == [["ok@example.com"], ["later@example.com"]]
+    assert rows()[0].status == "sent"
+
+
+@pytest.fixture
+def app_config() -> dict[str, Any]:
+    """Small batches, so a drain spans several of them."""
+    return {"OUTBOX_BATCH_SIZE": 10}
+
+
+def test_one_connection_serves_every_batch_of_a_drain_and_is_closed_when_idle(
+        app: Flask, smtp: SMTPServer, deliver: Callable[[], int], queue_messages: Queue,
+        rows: Rows) -> None:
+    queue_messages(35)
+    assert deliver() == 35
+    assert len(smtp.wait_for(35)) == 35
+    assert smtp.connections == 1
+    assert smtp.wait_until(lambda r: r.disconnections == 1), "closed once idle"
+    assert {r.status for r in rows()} == {"sent"}
+
+
+def test_mail_max_emails_reconnects_after_that_many_messages(
+        app: Flask, smtp: SMTPServer, deliver: Callable[[], int], queue_messages: Queue) -> None:
+    app.config["MAIL_MAX_EMAILS"] = 50
+    app.config["OUTBOX_BATCH_SIZE"] = 100
+    queue_messages(500)
+    assert deliver() == 500
+    received = smtp.wait_for(500)
+    assert smtp.connections == 10
+    assert Counter(m.connection for m in received) == {n: 50 for n in range(1, 11)}
+
+
+def test_stopping_finishes_the_message_in_hand_and_gives_back_the_rest(
+        app: Flask, smtp: SMTPServer, queue_messages: Queue, rows: Rows) -> None:
+    queue_messages(5)
+    worker = Worker(app)
+
+    def stop_after_first(sender: Flask, message: Any) -> None:
+        worker.stop.set()
+
+    with email_dispatched.connected_to(stop_after_first):
+        assert worker.drain() == 5
+    assert len(smtp.messages) == 1
+    assert [(r.status, r.attempts) for r in rows()] == [("sent", 1)] + [("queued", 0)] * 4
+    assert all(r.claimed_by is None for r in rows())
+
+
+def test_an_expired_claim_is_taken_over_by_another_worker(
+        app: Flask, smtp: SMTPServer, clock: FrozenClock, deliver: Callable[[], int],
+        queue_messages: Queue, rows: Rows) -> None:
+    [message_id] = queue_messages(1)
+    with app.app_context():
+        assert len(Worker(app, worker_id="dead").claim(10)) == 1
+    assert deliver() == 0, "a live claim is respected"
+    clock.advance(app.config["OUTBOX_CLAIM_TTL"] + 1)
+    assert deliver() == 1
+    [row] = rows()
+    assert (row.status, row.attempts, row.claimed_by) == ("sent", 2, None)
+    assert message_ids(smtp) == {message_id: 1}
+
+
+def test_an_smtp_outage_loses_nothing_and_repeats_nothing(
+        app: Flask, smtp: SMTPServer, clock: FrozenClock, deliver: Callable[[], int],
+        queue_messages: Queue, rows: Rows) -> None:
+    app.config["OUTBOX_BATCH_SIZE"] = 100
+    expected = queue_messages(200)
+    smtp.stop()
+    while deliver():
+        pass
+    assert {(r.status, r.attempts) for r in rows()} == {("queued", 1)}
+    assert all((r.last_error or "").startswith("cannot connect") for r in rows())
+
+    back = SMTPServer(port=smtp.port).start()
+    try:
+        assert deliver() == 0, "nothing is due before the backoff has passed"
+        clock.advance(app.config["OUTBOX_BACKOFF_BASE"])
+        assert deliver() == 200
+        assert message_ids(back) == dict.fromkeys(expected, 1)
+        assert {r.status for r in rows()} == {"sent"}
+        assert back.connections == 1
+    finally:
+        back.stop()

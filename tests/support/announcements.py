@@ -1,0 +1,56 @@
+"""Helpers for the announcement tests: many users at once, and reading what the outbox holds."""
+
+from __future__ import annotations
+
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+
+from flask import Flask
+from sqlalchemy import insert, select
+
+from mailroom.extensions import db
+from mailroom.models import OutboxMessage, User
+from mailroom.models.user import new_unsubscribe_token
+from mailroom.services.passwords import hash_password
+from mailroom.state import now
+
+
+def add_users(app: Flask, count: int, prefix: str = "user", *, confirmed: bool = True,
+              subscribed: bool = True) -> list[int]:
+    """Insert ``count`` users in one statement (one password hash shared by all); return their ids."""
+    with app.app_context():
+        password_hash = hash_password("correct horse battery")
+        rows = [{"username": f"{prefix}{i}", "username_key": f"{prefix}{i}",
+                 "email": f"{prefix}{i}@example.com", "email_key": f"{prefix}{i}@example.com",
+                 "password_hash": password_hash, "email_confirmed": confirmed, "created_at": now(),
+                 "session_version": 1, "is_admin": False, "subscribed": subscribed,
+                 "unsubscribe_token": new_unsubscribe_token()} for i in range(count)]
+        db.session.execute(insert(User), rows)
+        db.session.commit()
+        ids = db.session.scalars(select(User.id).where(User.username_key.startswith(prefix))
+                                 .order_by(User.id))
+        return list(ids)
+
+
+def outbox(app: Flask) -> list[OutboxMessage]:
+    """Every outbox row, detached, in id order."""
+    with app.app_context():
+        rows = list(db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+        db.session.expunge_all()
+        return rows
+
+
+def parsed(row: OutboxMessage) -> EmailMessage:
+    """The stored bytes of an outbox row as a parsed message."""
+    message = message_from_bytes(row.raw, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def user_named(app: Flask, username: str) -> User:
+    """A user by username, detached."""
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.username_key == username))
+        assert user is not None
+        db.session.expunge(user)
+        return user

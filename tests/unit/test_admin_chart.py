@@ -1,0 +1,53 @@
+"""The dashboard chart's geometry: scale, minute slots, bars and labels (pure logic)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from mailroom.domain.chart import Frame, label_step, layout, minute_range, nice_ceiling
+
+END = datetime(2026, 3, 2, 9, 0, 42, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("value", "ceiling"), [(0, 1), (1, 1), (2, 2), (3, 5), (5, 5), (6, 10),
+                                                (11, 20), (99, 100), (101, 200), (4500, 5000)])
+def test_the_scale_tops_out_at_a_round_number(value: int, ceiling: int) -> None:
+    assert nice_ceiling(value) == ceiling
+
+
+def test_minutes_end_with_the_current_one_oldest_first() -> None:
+    slots = minute_range(END, 3)
+    assert [m.strftime("%H:%M:%S") for m in slots] == ["08:58:00", "08:59:00", "09:00:00"]
+
+
+@pytest.mark.parametrize(("minutes", "step"), [(60, 10), (180, 30), (360, 60), (1440, 240)])
+def test_x_labels_stay_few(minutes: int, step: int) -> None:
+    assert label_step(minutes) == step
+
+
+def test_bars_are_proportional_and_placed_in_their_minute() -> None:
+    frame = Frame(width=100, height=70, left=10, right=0, top=0, bottom=20)
+    minute = END.replace(second=0)
+    sent = {minute: 4, minute - timedelta(minutes=1): 1, minute - timedelta(minutes=9): 7}
+    failed = {minute: 2}
+    chart = layout([("sent", sent), ("failed", failed)], END, 3, frame)
+    assert chart.y_max == 5
+    assert chart.totals == {"sent": 5, "failed": 2}
+    bars = {(b.series, b.minute.strftime("%H:%M")): b for b in chart.bars}
+    assert sorted(bars) == [("failed", "09:00"), ("sent", "08:59"), ("sent", "09:00")]
+    slot = 90 / 3
+    assert (bars["sent", "09:00"].x, bars["sent", "09:00"].width) == (10 + 2 * slot, slot / 2)
+    assert bars["failed", "09:00"].x == 10 + 2 * slot + slot / 2
+    assert bars["sent", "09:00"].height == pytest.approx(50 * 4 / 5)
+    assert bars["sent", "09:00"].y + bars["sent", "09:00"].height == pytest.approx(50)
+    assert [label.text for label in chart.y_labels] == ["0", "5"]
+
+
+def test_an_empty_chart_has_no_bars_and_a_unit_scale() -> None:
+    chart = layout([("sent", {}), ("failed", {})], END, 60)
+    assert chart.bars == []
+    assert chart.y_max == 1
+    assert chart.totals == {"sent": 0, "failed": 0}
+    assert [label.text for label in chart.x_labels][:2] == ["08:10", "08:20"]
