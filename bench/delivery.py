@@ -10,7 +10,8 @@ three ways of handing it the same messages:
 (b) Flask-Mail's ``mail.send(Message(...))`` per message, one connection each, as the tutorials do;
 (c) ``Worker(app).drain()`` delivering ``--messages`` queued outbox rows (claims, outcome writes).
 
-Each is measured ``--rounds`` times, interleaved, and the best round counts (the machine is shared).
+Each is measured ``--rounds`` times, interleaved; the figures are medians, and the ratios are the
+medians of each round's ratios (the machine is shared: a busy moment hits a round's three alike).
 The database is PostgreSQL when reachable (``--db auto``), else SQLite in a temporary folder. The
 sink's own count is checked against what was sent. The last line is
 ``worker/smtplib=<ratio> worker/per-connection=<ratio>``.
@@ -32,6 +33,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 from flask import Flask
@@ -94,7 +96,8 @@ def sink() -> Iterator[tuple[int, Callable[[], int]]]:
     port = free_port()
     process = subprocess.Popen([sys.executable, __file__, "--sink", str(port)], stdout=subprocess.PIPE,
                                text=True)
-    assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "ready"
     result: list[int] = []
 
     def stop() -> int:
@@ -223,26 +226,37 @@ def worker_drain(app: Flask, count: int) -> int:
 
 
 @dataclass
-class Figures:
-    """Best messages per second of each way, over the rounds."""
+class Round:
+    """Messages per second of each way in one round."""
 
-    smtplib: float = 0.0
-    per_connection: float = 0.0
-    worker: float = 0.0
+    smtplib: float
+    per_connection: float
+    worker: float
 
 
-def measure(app: Flask, port: int, raws: list[bytes], args: argparse.Namespace) -> Figures:
-    """Run the rounds, interleaving the three ways."""
-    best = Figures()
-    for round_number in range(1, args.rounds + 1):
+def measure(app: Flask, port: int, raws: list[bytes], args: argparse.Namespace) -> list[Round]:
+    """Run the rounds, interleaving the three ways, so that a busy moment hits them alike."""
+    rounds = []
+    for number in range(1, args.rounds + 1):
         a = timed(lambda: bare_smtplib(port, raws))
         b = timed(lambda: flask_mail_per_message(app, args.per_connection))
         requeue(app)
         c = timed(lambda: worker_drain(app, len(raws)))
-        print(f"round {round_number}: smtplib {a:7.0f}/s  flask-mail per message {b:6.0f}/s  "
-              f"worker {c:7.0f}/s", flush=True)
-        best = Figures(max(best.smtplib, a), max(best.per_connection, b), max(best.worker, c))
-    return best
+        print(f"round {number}: (a) smtplib {a:6.0f}/s  (b) flask-mail per message {b:5.0f}/s  "
+              f"(c) worker {c:6.0f}/s  c/a={c / a:.2f}  c/b={c / b:.2f}", flush=True)
+        rounds.append(Round(a, b, c))
+    return rounds
+
+
+def report(rounds: list[Round]) -> None:
+    """Medians of the rates, then the medians of the per-round ratios (the last line)."""
+    a = median(r.smtplib for r in rounds)
+    b = median(r.per_connection for r in rounds)
+    c = median(r.worker for r in rounds)
+    print(f"median: (a) smtplib, one connection {a:.0f}/s; (b) Flask-Mail, a connection per "
+          f"message {b:.0f}/s; (c) worker {c:.0f}/s")
+    print(f"worker/smtplib={median(r.worker / r.smtplib for r in rounds):.2f} "
+          f"worker/per-connection={median(r.worker / r.per_connection for r in rounds):.2f}")
 
 
 def main() -> None:
@@ -250,7 +264,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--per-connection", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--db", choices=["auto", "sqlite", "postgresql"], default="auto")
     parser.add_argument("--sink", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -262,16 +276,13 @@ def main() -> None:
         raws = queue_messages(app, args.messages)
         print(f"{make_url(url).get_backend_name()}, {args.messages} messages of "
               f"{sum(map(len, raws)) // len(raws)} bytes, {os.cpu_count()} CPUs", flush=True)
-        best = measure(app, port, raws, args)
+        rounds = measure(app, port, raws, args)
         with app.app_context():
             db.engine.dispose()
         received = stop_sink()
     expected = args.rounds * (2 * args.messages + args.per_connection)
     assert received == expected, f"the sink received {received} messages, expected {expected}"
-    print(f"best: (a) smtplib, one connection {best.smtplib:.0f}/s; (b) Flask-Mail, a connection "
-          f"per message {best.per_connection:.0f}/s; (c) worker {best.worker:.0f}/s")
-    print(f"worker/smtplib={best.worker / best.smtplib:.2f} "
-          f"worker/per-connection={best.worker / best.per_connection:.2f}")
+    report(rounds)
 
 
 if __name__ == "__main__":

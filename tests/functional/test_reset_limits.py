@@ -115,3 +115,17 @@ def test_new_password_posts_are_limited_per_client(app: Flask, client: FlaskClie
     data["csrf_token"] = csrf_token(other)
     assert other.post(f"/auth/reset_password/{token}", data=data,
                       environ_base={"REMOTE_ADDR": "192.0.2.9"}).status_code == 302
+
+
+@pytest.mark.parametrize("app_config", [{"ACCOUNT_EMAILS_PER_HOUR": 1}])
+def test_the_changed_notice_is_sent_even_when_the_budget_is_spent(
+        app: Flask, client: FlaskClient, smtp: SMTPServer, deliver: Callable[[], int],
+        make_user: Callable[..., User]) -> None:
+    alice = make_user()
+    ask(client, "alice@example.com")
+    with app.app_context():
+        token = reset.issue_link_token(db.session.get(User, alice.id))
+    data = {"password": NEW, "password2": NEW, "csrf_token": csrf_token(client)}
+    assert client.post(f"/auth/reset_password/{token}", data=data).status_code == 302
+    assert delivered(smtp, deliver) == ["alice@example.com"] * 2
+    assert smtp.messages[1].message["Subject"] == "Your Mailroom password was changed"

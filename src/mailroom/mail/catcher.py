@@ -30,6 +30,7 @@ class CatcherHandler:
     """aiosmtpd handler: every message accepted is stored, nothing is relayed."""
 
     def __init__(self, app: Flask) -> None:
+        """Store into this application's database."""
         self.app = app
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import make_msgid
 from typing import Any
@@ -10,7 +10,8 @@ from typing import Any
 from flask import current_app, render_template
 from flask_mail import Message
 
-from mailroom.domain.headers import check_all, check_header_name, check_header_value
+from mailroom.domain.errors import HeaderInjection
+from mailroom.domain.headers import check_header_name, check_header_value
 from mailroom.extensions import db
 from mailroom.mail.mime import MailroomMessage, bare_address, render_mime, split_address
 from mailroom.models.outbox import PRIORITY, TRANSACTIONAL, OutboxMessage, OutboxStatus
@@ -47,19 +48,35 @@ def _address_text(address: Address) -> str:
     return f"{address[0]} <{address[1]}>" if isinstance(address, tuple) else address
 
 
-def check_envelope(envelope: Envelope) -> None:
-    """Refuse CR/LF in any header value, extra headers and file names included."""
-    check_header_value("Subject", envelope.subject)
-    for name, addresses in (("To", envelope.recipients), ("Cc", envelope.cc),
-                            ("Bcc", envelope.bcc)):
-        check_all(name, [_address_text(a) for a in addresses])
+def one_line(name: str, value: str) -> None:
+    """Refuse a value that would not stay on one header line: CR, LF and NUL, and also VT, FF, FS,
+    GS and RS, which Python's email package ends header lines at too (``str.splitlines``)."""
+    check_header_value(name, value)
+    if len(f"x{value}x".splitlines()) > 1:
+        raise HeaderInjection(f"{name} contains a line break, which is not allowed in a header")
+
+
+def header_values(envelope: Envelope) -> Iterator[tuple[str, str]]:
+    """Every (header, value) the envelope puts in the message, attachment headers included."""
+    yield "Subject", envelope.subject
+    for name, addresses in (("To", envelope.recipients), ("Cc", envelope.cc), ("Bcc", envelope.bcc)):
+        for address in addresses:
+            yield name, _address_text(address)
     for name, one in (("From", envelope.sender), ("Reply-To", envelope.reply_to)):
         if one is not None:
-            check_header_value(name, _address_text(one))
+            yield name, _address_text(one)
     for key, value in envelope.extra_headers.items():
-        check_header_value(check_header_name(key), value)
-    check_all("attachment file name", [a.filename for a in envelope.attachments])
-    check_all("attachment content type", [a.content_type for a in envelope.attachments])
+        yield check_header_name(key), value
+    for attachment in envelope.attachments:
+        yield "attachment file name", attachment.filename
+        yield "attachment content type", attachment.content_type
+
+
+def check_envelope(envelope: Envelope) -> None:
+    """Refuse line breaks in any header value (extra headers and file names included), then check
+    that there is a recipient and that every address is one usable address."""
+    for name, value in header_values(envelope):
+        one_line(name, value)
     if not (envelope.recipients or envelope.cc or envelope.bcc):
         raise ValueError("a message needs at least one recipient")
     for one in [*envelope.recipients, *envelope.cc, *envelope.bcc, envelope.sender, envelope.reply_to]:
@@ -86,14 +103,14 @@ def message_id_domain() -> str:
 def build_message(envelope: Envelope, text: str, html: str | None) -> Message:
     """A Flask-Mail Message with a fixed Message-ID and Date, after the header checks."""
     check_envelope(envelope)
+    sender = envelope.sender or current_app.config["MAIL_DEFAULT_SENDER"]
     message = MailroomMessage(
         subject=envelope.subject, recipients=list(envelope.recipients), body=text, html=html,
-        sender=envelope.sender or current_app.config["MAIL_DEFAULT_SENDER"],
-        cc=list(envelope.cc), bcc=list(envelope.bcc), reply_to=envelope.reply_to,
+        sender=sender, cc=list(envelope.cc), bcc=list(envelope.bcc), reply_to=envelope.reply_to,
         extra_headers=dict(envelope.extra_headers), date=now().timestamp(),
     )
     # Flask-Mail turns a (name, address) sender into one string; keep the pair, names may hold commas.
-    message.sender = envelope.sender or current_app.config["MAIL_DEFAULT_SENDER"]
+    message.sender = sender
     message.msgId = make_msgid(domain=message_id_domain())
     for item in envelope.attachments:
         message.attach(item.filename, item.content_type, item.data)

@@ -178,6 +178,7 @@ class ErrorMailHandler(logging.Handler):
     """The logging side: hand ERROR records of the current application to its reporter."""
 
     def __init__(self) -> None:
+        """Handle ERROR and above."""
         super().__init__(logging.ERROR)
 
     def emit(self, record: logging.LogRecord) -> None:

@@ -73,8 +73,7 @@ def latest(limit: int = LIST_LIMIT) -> list[Summary]:
     """The newest messages first."""
     rows = db.session.scalars(select(DevMail).order_by(DevMail.id.desc()).limit(limit))
     parser = BytesParser(policy=default)
-    return [summarise(row, parser.parsebytes(row.raw, headersonly=True))  # type: ignore[arg-type]
-            for row in rows]
+    return [summarise(row, parser.parsebytes(row.raw, headersonly=True)) for row in rows]
 
 
 def stored(mail_id: int) -> DevMail:
@@ -89,6 +88,7 @@ class _Links(HTMLParser):
     """Collects the href of every link."""
 
     def __init__(self) -> None:
+        """Start with no links."""
         super().__init__()
         self.found: list[str] = []
 
@@ -110,7 +110,7 @@ def links_in(html: str | None) -> list[str]:
 
 def attachments_of(parsed: EmailMessage) -> list[EmailMessage]:
     """The attachment parts, in order."""
-    return list(parsed.iter_attachments())  # type: ignore[arg-type]
+    return list(parsed.iter_attachments())
 
 
 def _part(index: int, part: EmailMessage) -> Part:

@@ -22,7 +22,7 @@ from flask import current_app
 from flask_mail import Attachment as MailAttachment
 from flask_mail import Message
 
-from mailroom.domain.errors import AddressInvalid
+from mailroom.domain.errors import AddressInvalid, HeaderInjection
 
 POLICY = policy.SMTP.clone(cte_type="7bit", refold_source="none")
 # Internationalised addresses (RFC 6531/6532) cannot be encoded: their headers go out as UTF-8,
@@ -34,8 +34,8 @@ _SPACES = re.compile(r"\s+")
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u00a0-\U0010ffff-]"
 _DOT_ATOM = re.compile(rf"{_ATEXT}+(?:\.{_ATEXT}+)*")
 _PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+")
-_DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                     r"|\[[0-9A-Fa-f:.]+\]")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_DOMAIN = re.compile(rf"(?:{_LABEL}\.)*{_LABEL}|\[[0-9A-Fa-f:.]+\]")
 _LOCAL = re.compile(r"[^\s\x00-\x1f\x7f-\x9f<>]+")
 _TOKEN = re.compile(r"[A-Za-z0-9!#$&^_.+-]+")
 _UNIQUE = frozenset({"subject", "from", "to", "cc", "reply-to", "date", "message-id", "sender"})
@@ -50,7 +50,8 @@ def split_address(value: str | tuple[str, str]) -> tuple[str, str]:
         name, addr = value
     else:
         found = getaddresses([value])
-        if len(found) != 1 or not found[0][1]:
+        # The parser drops what it cannot use ("a@exa mple.com" comes back as "a@example.com").
+        if len(found) != 1 or not found[0][1] or found[0][1] not in value:
             raise AddressInvalid(f"not one email address: {value!r}")
         name, addr = found[0]
     return name.strip(), envelope_form(addr.strip())
@@ -136,8 +137,10 @@ def unstructured(name: str, value: str) -> str:
 # --- the message -------------------------------------------------------------------------------
 
 
-def _set(mime: EmailMessage, name: str, value: str) -> None:
+def set_header(mime: EmailMessage, name: str, value: str) -> None:
     """Store a finished header value; one given again replaces one that may appear only once."""
+    if len(value.replace("\r\n ", " ").splitlines()) > 1:
+        raise HeaderInjection(f"{name} would be split over several header lines")
     if name.lower() in _UNIQUE and name in mime:
         del mime[name]
     mime.set_raw(name, value)
@@ -146,18 +149,18 @@ def _set(mime: EmailMessage, name: str, value: str) -> None:
 def _headers(mime: EmailMessage, message: Message) -> None:
     """Subject, addresses, Date, Message-ID and the extra headers."""
     if message.subject:
-        _set(mime, "Subject", unstructured("Subject", message.subject))
-    _set(mime, "From", mailbox(message.sender))
+        set_header(mime, "Subject", unstructured("Subject", message.subject))
+    set_header(mime, "From", mailbox(message.sender))
     for name, values in (("To", message.recipients), ("Cc", message.cc)):
         if values:
-            _set(mime, name, address_list(name, list(values)))
+            set_header(mime, name, address_list(name, list(values)))
     if message.reply_to:
-        _set(mime, "Reply-To", mailbox(message.reply_to))
+        set_header(mime, "Reply-To", mailbox(message.reply_to))
     moment = datetime.fromtimestamp(message.date, UTC) if message.date else datetime.now(UTC)
-    _set(mime, "Date", format_datetime(moment))
-    _set(mime, "Message-ID", message.msgId)
+    set_header(mime, "Date", format_datetime(moment))
+    set_header(mime, "Message-ID", message.msgId)
     for name, value in (message.extra_headers or {}).items():
-        _set(mime, name, unstructured(name, value))
+        set_header(mime, name, unstructured(name, value))
 
 
 def _bodies(mime: EmailMessage, message: Message) -> None:
@@ -199,9 +202,11 @@ def _attach(mime: EmailMessage, item: MailAttachment, ascii_only: bool) -> None:
     name = attachment_name(item.filename, ascii_only) if item.filename else None
     mime.add_attachment(data, maintype=maintype, subtype=subtype, filename=name,
                         disposition=item.disposition, params=params)
-    part = mime.get_payload()[-1]
+    parts = mime.get_payload()
+    assert isinstance(parts, list)
+    assert isinstance(parts[-1], EmailMessage)
     for key, value in item.headers.items():
-        part.set_raw(key, unstructured(key, value))
+        parts[-1].set_raw(key, unstructured(key, value))
 
 
 def needs_utf8(message: Message) -> bool:

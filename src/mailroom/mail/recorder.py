@@ -118,6 +118,7 @@ class OutcomeWriter:
 
     def __init__(self, engine: Engine, worker_id: str, clock: Callable[[], datetime], *,
                  group: int = 8, interval: float = 0.005, max_pending: int = 64) -> None:
+        """Start the thread, which writes on a connection of its own."""
         self.engine = engine
         self.clock = clock
         self.statements = Statements(worker_id)
@@ -138,7 +139,7 @@ class OutcomeWriter:
             self.wake.set()
             threading.Event().wait(self.interval)
         self.pending.append(outcome)
-        if len(self.pending) >= self.group:
+        if len(self.pending) >= self.group and not self.wake.is_set():
             self.wake.set()
 
     def close(self) -> None:

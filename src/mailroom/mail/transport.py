@@ -102,6 +102,7 @@ class SMTPTransport:
     """One SMTP connection reused for every message, reopened after ``MAIL_MAX_EMAILS`` or an error."""
 
     def __init__(self, config: Mapping[str, Any]) -> None:
+        """Read the Flask-Mail settings and ours (timeout, CA file); connect later, when needed."""
         self.host = str(config["MAIL_SERVER"])
         self.port = int(config["MAIL_PORT"])
         self.use_tls = bool(config["MAIL_USE_TLS"])

@@ -1,9 +1,9 @@
 """The delivery worker: claim due outbox rows, hand them to the transport, record the outcome.
 
-One drain keeps one transport (one SMTP connection) across all its batches and closes it when
-nothing is left. Claims are UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) on
-PostgreSQL, so workers on several machines never take the same row; on SQLite the claim runs
-under the database's single write lock. Outcomes are written by an OutcomeWriter thread.
+A drain keeps one transport (one SMTP connection) across all its batches and closes it when
+nothing is left. While a batch goes out, the next one is claimed on a second thread and outcomes
+are written on a third (``recorder.OutcomeWriter``), so the connection is never idle waiting for
+the database. See ``claims`` for how rows are claimed safely by many workers.
 """
 
 from __future__ import annotations
@@ -16,16 +16,19 @@ import socket
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask
 from flask_mail import email_dispatched
-from sqlalchemy import ColumnElement, and_, select, text, update
+from sqlalchemy import Connection
 
 from mailroom.domain.backoff import RetryPolicy
 from mailroom.extensions import db
+from mailroom.mail import claims
+from mailroom.mail.claims import Claimed, due_condition
 from mailroom.mail.recorder import Outcome, OutcomeWriter
 from mailroom.mail.transport import (
     ConnectionFailure,
@@ -35,16 +38,16 @@ from mailroom.mail.transport import (
     Transport,
     transport_for,
 )
-from mailroom.models.outbox import OutboxMessage, OutboxStatus
+from mailroom.models.outbox import OutboxStatus
 from mailroom.state import state
+
+__all__ = ["Claimed", "Worker", "due_condition", "new_worker_id", "policy_for"]
 
 log = logging.getLogger(__name__)
 
 QUEUED = OutboxStatus.QUEUED.value
-SENDING = OutboxStatus.SENDING.value
 SENT = OutboxStatus.SENT.value
 FAILED = OutboxStatus.FAILED.value
-TABLE = OutboxMessage.__table__
 MAX_ERROR = 2000
 SENT_VALUES = {"status": SENT, "last_error": None}
 
@@ -62,45 +65,23 @@ def policy_for(app: Flask) -> RetryPolicy:
                        max_attempts=config["OUTBOX_MAX_ATTEMPTS"])
 
 
-def due_condition(moment: datetime) -> ColumnElement[bool]:
-    """Rows ready to deliver: queued and due (expired claims are put back in the queue first)."""
-    return and_(TABLE.c.status == QUEUED, TABLE.c.next_attempt_at <= moment)
+@dataclass
+class Batch:
+    """Rows claimed together; when their claim is due for renewal; which are still ours (None: all)."""
 
-
-def relaxed_commit() -> None:
-    """On PostgreSQL, let this transaction's commit return before its WAL is flushed to disk.
-
-    A claim lost to a database crash leaves its rows queued, as if never claimed; the cost is a
-    possible repeat after such a crash, never a loss.
-    """
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(text("SET LOCAL synchronous_commit TO off"))
-
-
-@dataclass(frozen=True)
-class Claimed:
-    """What the worker needs of one claimed row (the row itself stays in the database)."""
-
-    id: int
-    message_id: str
-    priority: int
-    sender: str
-    recipients: list[str]
-    raw: bytes
-    attempts: int
-    max_attempts: int
-
-
-CLAIMED_COLUMNS = [TABLE.c[name] for name in Claimed.__dataclass_fields__]
+    rows: list[Claimed]
+    renew_at: datetime
+    held: set[int] | None = None
 
 
 @dataclass
 class Drain:
-    """What one drain holds: the open transport and the outcome writer."""
+    """What one drain holds: the transport, the outcome writer, and the claiming thread."""
 
     transport: Transport
     writer: OutcomeWriter
-    renew_at: datetime
+    claimer: ThreadPoolExecutor
+    connection: Connection
 
 
 @dataclass
@@ -124,45 +105,28 @@ class Worker:
 
     # --- claiming ------------------------------------------------------------------------------
 
-    def recover(self, moment: datetime) -> int:
-        """Put rows whose claim expired (their worker died or stalled) back in the queue; how many."""
-        result = db.session.execute(
-            update(TABLE).where(TABLE.c.status == SENDING, TABLE.c.claimed_until < moment)
-            .values(status=QUEUED, claimed_by=None, claimed_until=None))
-        return int(getattr(result, "rowcount", 0) or 0)
+    def claim_batch(self, connection: Connection) -> Batch:
+        """Claim the next batch on ``connection`` (recovering expired claims first)."""
+        moment = self.now()
+        rows = claims.claim(connection, self.worker_id, moment, moment + self.claim_ttl(),
+                            self.app.config["OUTBOX_BATCH_SIZE"])
+        return Batch(rows, moment + self.claim_ttl() / 2)
 
     def claim(self, limit: int) -> list[Claimed]:
-        """Atomically take up to ``limit`` due rows, account mail first, counting the attempt.
-
-        Both statements walk the ``(status, priority, next_attempt_at)`` index, so a claim reads
-        only the rows it takes, however many sent rows the table keeps.
-        """
+        """Claim up to ``limit`` due rows now, on a connection of its own."""
         moment = self.now()
-        relaxed_commit()
-        self.recover(moment)
-        due = (select(TABLE.c.id).where(due_condition(moment))
-               .order_by(TABLE.c.priority, TABLE.c.next_attempt_at, TABLE.c.id)
-               .limit(limit).with_for_update(skip_locked=True))
-        rows = db.session.execute(
-            update(TABLE).where(TABLE.c.id.in_(due.scalar_subquery()))
-            .values(status=SENDING, claimed_by=self.worker_id,
-                    claimed_until=moment + self.claim_ttl(), attempts=TABLE.c.attempts + 1)
-            .returning(*CLAIMED_COLUMNS)
-        ).all()
-        db.session.commit()
-        return sorted((Claimed(*row) for row in rows), key=lambda c: (c.priority, c.id))
+        with db.engine.connect() as connection:
+            return claims.claim(connection, self.worker_id, moment, moment + self.claim_ttl(), limit)
 
-    def _renew(self, drain: Drain, rows: Sequence[Claimed]) -> None:
-        """Extend our claim on rows not yet attempted when half the claim's lifetime has gone."""
-        moment = self.now()
-        if moment < drain.renew_at:
-            return
-        db.session.execute(
-            update(TABLE).where(TABLE.c.id.in_([r.id for r in rows]),
-                                TABLE.c.claimed_by == self.worker_id, TABLE.c.status == SENDING)
-            .values(claimed_until=moment + self.claim_ttl()))
-        db.session.commit()
-        drain.renew_at = moment + self.claim_ttl() / 2
+    def _still_held(self, batch: Batch, row: Claimed, moment: datetime) -> bool:
+        """Whether ``row`` is still ours; once half the claim's lifetime has gone, the claim on the
+        whole batch is extended first (a batch claimed ahead may have waited that long)."""
+        if moment >= batch.renew_at:
+            with db.engine.connect() as connection:
+                batch.held = claims.renew(connection, self.worker_id, batch.rows,
+                                          moment + self.claim_ttl())
+            batch.renew_at = moment + self.claim_ttl() / 2
+        return batch.held is None or row.id in batch.held
 
     # --- outcomes ------------------------------------------------------------------------------
 
@@ -176,7 +140,7 @@ class Worker:
         self._signal(row)
 
     def _partly_sent(self, row: Claimed, refused: Refused) -> Outcome:
-        """Sent, noting who refused; queued again for the recipients refused with 4xx (while attempts last)."""
+        """Sent, noting who refused; queued again for those refused with 4xx while attempts last."""
         note = "; ".join(f"{a}: {c} {t}" for a, (c, t) in sorted(refused.items()))[:MAX_ERROR]
         later = [a for a in row.recipients if a in refused and not 500 <= refused[a][0] < 600]
         retry_at = policy_for(self.app).next_attempt(row.attempts, self.now(), self.rng) if later else None
@@ -200,10 +164,10 @@ class Worker:
                                               "last_error": text}))
 
     def _release(self, drain: Drain, rows: Sequence[Claimed]) -> None:
-        """Give back rows claimed but not attempted, so a stopping worker leaves them due."""
+        """Give back rows claimed but not attempted, so they are due again at once."""
         for row in rows:
             drain.writer.put(Outcome(row.id, {"status": QUEUED},
-                                     {"attempts": TABLE.c.attempts - 1}))
+                                     {"attempts": claims.TABLE.c.attempts - 1}))
 
     def _signal(self, row: Claimed) -> None:
         """Fire Flask-Mail's email_dispatched, so record_messages() sees what we delivered."""
@@ -230,13 +194,15 @@ class Worker:
             return
         self._sent(drain, row, refused)
 
-    def deliver_batch(self, drain: Drain, rows: Sequence[Claimed]) -> bool:
+    def deliver_batch(self, drain: Drain, batch: Batch) -> bool:
         """Deliver a batch in order; False when the drain should end (stopping, or no connection)."""
+        rows = batch.rows
         for index, row in enumerate(rows):
             if self.stop.is_set():
                 self._release(drain, rows[index:])
                 return False
-            self._renew(drain, rows[index:])
+            if not self._still_held(batch, row, self.now()):
+                continue
             try:
                 self.deliver_one(drain, row)
             except ConnectionFailure as error:
@@ -246,38 +212,49 @@ class Worker:
                 return False
         return True
 
-    def _open_drain(self) -> Drain:
-        """A transport (the injected one, or one from configuration) and a started writer."""
+    def _open_drain(self, connection: Connection) -> Drain:
+        """A transport (the injected one, or one from configuration), a writer and a claimer."""
         transport = self.transport or transport_for(self.app.config)
         writer = OutcomeWriter(db.engine, self.worker_id, self.now)
-        return Drain(transport, writer, self.now() + self.claim_ttl() / 2)
+        claimer = ThreadPoolExecutor(1, thread_name_prefix="mailroom-claims")
+        return Drain(transport, writer, claimer, connection)
 
     def _close_drain(self, drain: Drain) -> None:
-        """Close the connection (unless injected), then wait for every outcome to be written."""
+        """Close the SMTP connection (unless injected), then wait for every outcome to be written."""
         try:
             if self.transport is None:
                 drain.transport.close()
         finally:
+            drain.claimer.shutdown(wait=True)
             drain.writer.close()
+
+    def _deliver_all(self, drain: Drain, batch: Batch) -> int:
+        """Deliver batch after batch, claiming the next while the current one goes out."""
+        handled = 0
+        while batch.rows:
+            handled += len(batch.rows)
+            upcoming: Future[Batch] = drain.claimer.submit(self.claim_batch, drain.connection)
+            carry_on = self.deliver_batch(drain, batch)
+            batch = upcoming.result()
+            if not carry_on or self.stop.is_set():
+                self._release(drain, batch.rows)
+                break
+        return handled
 
     def drain(self) -> int:
         """Deliver everything due now over one connection, then return how many rows were handled."""
-        handled = 0
-        with self.app.app_context():
-            drain = self._open_drain()
+        with self.app.app_context(), db.engine.connect() as connection:
+            batch = self.claim_batch(connection)
+            if not batch.rows:
+                return 0
+            drain = self._open_drain(connection)
             try:
-                while not self.stop.is_set():
-                    rows = self.claim(self.app.config["OUTBOX_BATCH_SIZE"])
-                    drain.renew_at = self.now() + self.claim_ttl() / 2
-                    handled += len(rows)
-                    if not rows or not self.deliver_batch(drain, rows):
-                        break
+                return self._deliver_all(drain, batch)
             finally:
                 self._close_drain(drain)
-        return handled
 
     def run_forever(self, poll_seconds: float = 1.0,
-                    report: Callable[[int, Counter[str]], None] | None = None) -> None:
+                    report: Callable[[int, Counter[str]], Any] | None = None) -> None:
         """Deliver until ``stop`` is set, finishing the message in hand; idle, the connection is closed."""
         while not self.stop.is_set():
             before = Counter(self.stats)
@@ -291,4 +268,3 @@ class Worker:
                 report(handled, self.stats - before)
             if handled == 0:
                 self.stop.wait(poll_seconds)
-

@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from mailroom.domain.errors import AddressInvalid, HeaderInjection
 from mailroom.extensions import db
 from mailroom.extensions import mail as flask_mail
-from mailroom.mail.parse import message_from_raw
 from mailroom.mail.compose import Attachment, Envelope, build_message, compose, queue, send_email
+from mailroom.mail.parse import message_from_raw
 from mailroom.models import OutboxMessage, User
 from mailroom.state import now
 from tests.support.smtp import SMTPServer
@@ -132,6 +132,10 @@ INJECTIONS = [
     pytest.param({"extra_headers": {"X Tag": "v"}}, id="extra-name-space"),
     pytest.param({"attachments": [Attachment("a\r\nb.txt", "text/plain", b"x")]}, id="filename"),
     pytest.param({"subject": "Hi\u2028there"}, id="unicode-line-separator"),
+    *[pytest.param({"subject": f"Hi{mark}Bcc: victim@example.com"}, id=f"subject-{ord(mark):#x}")
+      for mark in "\x0b\x0c\x1c\x1d\x1e\x85"],
+    pytest.param({"extra_headers": {"X-Tag": "a\x1eX-Evil: 1"}}, id="extra-value-record-separator"),
+    pytest.param({"recipients": [("Eve\x0cBcc: v@example.com", "eve@example.com")]}, id="name-form-feed"),
 ]
 
 
@@ -247,7 +251,8 @@ def test_internationalised_addresses_go_out_with_smtputf8(
     with app.app_context():
         delivered = message_from_raw(received.data, received.rcpt_tos)
     assert delivered.recipients == [("José", "josé@example.com"), f"用户@{chinese_domain}"]
-    assert delivered.cc == ["user@xn--bcher-kva.example"] and delivered.bcc == []
+    assert delivered.cc == ["user@xn--bcher-kva.example"]
+    assert delivered.bcc == []
     lines = received.data.split(b"\r\n")
     assert max(len(line) for line in lines) <= 998
 

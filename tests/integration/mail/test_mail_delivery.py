@@ -13,6 +13,7 @@ from flask_mail import email_dispatched
 from mailroom.domain.clock import FrozenClock
 from mailroom.mail.worker import Worker
 from mailroom.models import OutboxMessage
+from tests.integration.mail.helpers import wait_for
 from tests.support.smtp import SMTPServer
 
 Queue = Callable[..., list[str]]
@@ -32,7 +33,8 @@ def test_a_temporary_failure_is_retried_after_backoff_and_delivered_once(
     assert deliver() == 1
     [row] = rows()
     assert (row.status, row.attempts) == ("queued", 1)
-    assert row.last_error is not None and row.last_error.startswith("451")
+    assert row.last_error is not None
+    assert row.last_error.startswith("451")
     assert row.next_attempt_at > clock.now()
     assert smtp.messages == []
 
@@ -63,7 +65,8 @@ def test_backoff_grows_and_attempts_run_out(app: Flask, app_config: dict[str, An
     deliver()
     [row] = rows()
     assert (row.status, row.attempts, row.failed_at) == ("failed", 3, clock.now())
-    assert row.last_error is not None and "421" in row.last_error
+    assert row.last_error is not None
+    assert "421" in row.last_error
 
 
 def test_a_permanent_refusal_fails_that_message_and_the_rest_share_the_connection(
@@ -80,7 +83,8 @@ def test_a_permanent_refusal_fails_that_message_and_the_rest_share_the_connectio
     assert ("msg2@example.com", "failed") in statuses
     assert sum(1 for _, status in statuses if status == "sent") == 4
     failed = next(r for r in rows() if r.status == "failed")
-    assert failed.last_error is not None and "550 5.1.1 No such user" in failed.last_error
+    assert failed.last_error is not None
+    assert "550 5.1.1 No such user" in failed.last_error
     assert failed.attempts == 1
 
 
@@ -92,7 +96,8 @@ def test_a_permanent_refusal_of_the_data_fails_only_that_message(
     deliver()
     assert [r.status for r in rows()] == ["failed", "sent", "sent"]
     assert rows()[0].last_error == "554 5.7.1 Message rejected as spam"
-    assert smtp.connections == 1 and len(smtp.messages) == 2
+    assert smtp.connections == 1
+    assert len(smtp.messages) == 2
 
 
 def test_a_partly_refused_message_is_retried_only_for_the_deferred_recipients(
@@ -105,7 +110,9 @@ def test_a_partly_refused_message_is_retried_only_for_the_deferred_recipients(
     assert [m.rcpt_tos for m in smtp.wait_for(1)] == [["ok@example.com"]]
     [row] = rows()
     assert (row.status, row.recipients) == ("queued", ["later@example.com"])
-    assert row.last_error is not None and "450" in row.last_error and "550" in row.last_error
+    assert row.last_error is not None
+    assert "450" in row.last_error
+    assert "550" in row.last_error
     smtp.recorder.rcpt_replies.clear()
     clock.set(row.next_attempt_at)
     deliver()
@@ -191,3 +198,62 @@ def test_an_smtp_outage_loses_nothing_and_repeats_nothing(
         assert back.connections == 1
     finally:
         back.stop()
+
+
+def test_a_long_batch_keeps_its_claim_alive(app: Flask, smtp: SMTPServer, clock: FrozenClock,
+                                            queue_messages: Queue, rows: Rows) -> None:
+    app.config["OUTBOX_CLAIM_TTL"] = 60
+    queue_messages(3)
+    stolen: list[int] = []
+
+    def slow_server(sender: Flask, message: Any) -> None:
+        clock.advance(40)  # each message takes 40 s: the batch outlives its first claim
+        stolen.extend(c.id for c in Worker(app, worker_id="other").claim(10))
+
+    with email_dispatched.connected_to(slow_server):
+        assert Worker(app).drain() == 3
+    assert stolen == [], "another worker could not take rows this worker still held"
+    assert [r.status for r in rows()] == ["sent"] * 3
+    assert len(smtp.messages) == 3
+
+
+def test_a_message_whose_workers_keep_dying_is_given_up(
+        app: Flask, smtp: SMTPServer, clock: FrozenClock, deliver: Callable[[], int],
+        queue_messages: Queue, rows: Rows) -> None:
+    app.config["OUTBOX_MAX_ATTEMPTS"] = 2
+    queue_messages(1)
+    for _ in range(2):  # two workers claim it and die
+        with app.app_context():
+            assert len(Worker(app, worker_id="doomed").claim(10)) == 1
+        clock.advance(app.config["OUTBOX_CLAIM_TTL"] + 1)
+    deliver()
+    [row] = rows()
+    assert (row.status, row.attempts) == ("failed", 3)
+    assert "gave up after 2 attempts" in (row.last_error or "")
+    assert smtp.messages == []
+
+
+def test_a_batch_claimed_ahead_and_taken_over_meanwhile_is_not_sent_twice(
+        app: Flask, smtp: SMTPServer, clock: FrozenClock, deliver: Callable[[], int],
+        queue_messages: Queue, rows: Rows) -> None:
+    app.config.update(OUTBOX_CLAIM_TTL=60, OUTBOX_BATCH_SIZE=2)
+    expected = queue_messages(6)
+    taken: list[int] = []
+    dispatched: list[str] = []
+
+    def very_slow_server(sender: Flask, message: Any) -> None:
+        dispatched.append(message.msgId)
+        # Once this message is recorded, let a lot of time pass: every claim made so far has
+        # expired, and another worker takes over what it finds.
+        assert wait_for(lambda: sum(r.status == "sent" for r in rows()) == len(dispatched))
+        clock.advance(100)
+        taken.extend(c.id for c in Worker(app, worker_id="other").claim(10))
+
+    with email_dispatched.connected_to(very_slow_server):
+        Worker(app).drain()
+    assert taken, "the other worker found expired claims to take"
+    clock.advance(app.config["OUTBOX_CLAIM_TTL"] + 1)  # the other worker never finishes them
+    while deliver():
+        pass
+    assert message_ids(smtp) == dict.fromkeys(expected, 1)
+    assert {r.status for r in rows()} == {"sent"}

@@ -88,7 +88,8 @@ def test_an_error_storm_sends_one_report_per_kind_per_interval(
     assert len(reports(app)) == 3
     body = parse(latest.raw).get_body(preferencelist=("plain",))
     assert body is not None
-    assert "This error happened 19 more time(s) since it was last reported" in " ".join(str(body.get_content()).split())
+    text = " ".join(str(body.get_content()).split())
+    assert "This error happened 19 more time(s) since it was last reported" in text
 
 
 def test_several_processes_send_one_report_per_kind_per_interval(

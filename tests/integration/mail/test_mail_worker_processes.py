@@ -109,5 +109,6 @@ def test_two_workers_on_postgresql_deliver_a_thousand_messages_each_exactly_once
     received = smtp.wait_for(1000)
     assert Counter(str(m.message["Message-ID"]) for m in received) == dict.fromkeys(expected, 1)
     per_connection = Counter(m.connection for m in received)
-    assert len(per_connection) == 2 and min(per_connection.values()) > 0
+    assert len(per_connection) == 2
+    assert min(per_connection.values()) > 0
     assert {r.status for r in outbox_rows(app)} == {"sent"}

@@ -1,0 +1,97 @@
+"""Taking outbox rows for delivery, so that no two workers ever hold the same row.
+
+A claim is ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED LIMIT n) RETURNING``: on
+PostgreSQL concurrent workers skip each other's rows instead of waiting or taking them twice; on
+SQLite the statement runs under the database's single write lock (BEGIN IMMEDIATE). Each claim
+counts one attempt and lasts a time-to-live; rows whose claim expired (their worker died) are put
+back in the queue first. Every statement here walks the ``(status, priority, next_attempt_at)``
+index, so a claim reads only the rows it takes however many sent rows the table keeps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Connection, and_, select, update
+
+from mailroom.models.outbox import OutboxMessage, OutboxStatus
+
+QUEUED = OutboxStatus.QUEUED.value
+SENDING = OutboxStatus.SENDING.value
+TABLE = OutboxMessage.__table__
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """What a worker needs of one claimed row (the row itself stays in the database)."""
+
+    id: int
+    message_id: str
+    priority: int
+    sender: str
+    recipients: list[str]
+    raw: bytes
+    attempts: int
+    max_attempts: int
+
+
+COLUMNS = [TABLE.c[name] for name in Claimed.__dataclass_fields__]
+
+
+def due_condition(moment: datetime) -> ColumnElement[bool]:
+    """Rows ready to deliver: queued and due."""
+    return and_(TABLE.c.status == QUEUED, TABLE.c.next_attempt_at <= moment)
+
+
+def relax(connection: Connection) -> None:
+    """On PostgreSQL, let this transaction's commit return before its WAL reaches the disk.
+
+    A claim lost to a database crash leaves its rows queued as if never claimed: the cost is a
+    possible repeat after such a crash, never a loss.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL synchronous_commit TO off")
+
+
+def recover(connection: Connection, moment: datetime) -> int:
+    """Put rows whose claim expired back in the queue; how many."""
+    result = connection.execute(
+        update(TABLE).where(TABLE.c.status == SENDING, TABLE.c.claimed_until < moment)
+        .values(status=QUEUED, claimed_by=None, claimed_until=None))
+    return int(result.rowcount or 0)
+
+
+def take(connection: Connection, worker_id: str, moment: datetime, until: datetime,
+         limit: int) -> list[Claimed]:
+    """Claim up to ``limit`` due rows until ``until``, account mail first, counting the attempt."""
+    due = (select(TABLE.c.id).where(due_condition(moment))
+           .order_by(TABLE.c.priority, TABLE.c.next_attempt_at, TABLE.c.id)
+           .limit(limit).with_for_update(skip_locked=True))
+    rows = connection.execute(
+        update(TABLE).where(TABLE.c.id.in_(due.scalar_subquery()))
+        .values(status=SENDING, claimed_by=worker_id, claimed_until=until,
+                attempts=TABLE.c.attempts + 1)
+        .returning(*COLUMNS)
+    ).all()
+    return sorted((Claimed(*row) for row in rows), key=lambda c: (c.priority, c.id))
+
+
+def claim(connection: Connection, worker_id: str, moment: datetime, until: datetime,
+          limit: int) -> list[Claimed]:
+    """One transaction: recover expired claims, then take a batch."""
+    with connection.begin():
+        relax(connection)
+        recover(connection, moment)
+        return take(connection, worker_id, moment, until, limit)
+
+
+def renew(connection: Connection, worker_id: str, rows: Sequence[Claimed], until: datetime) -> set[int]:
+    """Extend this worker's claim on those of ``rows`` it still holds; their ids."""
+    with connection.begin():
+        held = connection.execute(
+            update(TABLE).where(TABLE.c.id.in_([r.id for r in rows]),
+                                TABLE.c.claimed_by == worker_id, TABLE.c.status == SENDING)
+            .values(claimed_until=until).returning(TABLE.c.id))
+        return set(held.scalars())
