@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from mailroom.domain.addresses import email_key, is_safe_next, normalize_email, username_key
-from mailroom.domain.errors import AddressInvalid
+from mailroom.domain.errors import AddressInvalid, HeaderInjection
+from mailroom.domain.headers import check_header_value
 
 
 @pytest.mark.parametrize("target", ["/", "/account/", "/account/?tab=email", "/a/b#frag"])
@@ -39,3 +40,11 @@ def test_malformed_addresses_are_refused_with_a_reason(raw: str) -> None:
 
 def test_internationalised_addresses_are_accepted() -> None:
     assert normalize_email("jörg@bücher.example") == "jörg@bücher.example"
+
+
+@pytest.mark.parametrize("mark", ["\r", "\n", "\x00", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e",
+                                  "\x85", "\u2028", "\u2029"])
+def test_header_values_that_would_break_the_line_are_refused(mark: str) -> None:
+    with pytest.raises(HeaderInjection):
+        check_header_value("Subject", f"hello{mark}Bcc: victim@example.com")
+    assert check_header_value("Subject", "hello\tworld") == "hello\tworld"
