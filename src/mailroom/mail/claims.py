@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, select, update
 
@@ -35,6 +36,7 @@ class Claimed:
     raw: bytes
     attempts: int
     max_attempts: int
+    meta: dict[str, Any]
 
 
 COLUMNS = [TABLE.c[name] for name in Claimed.__dataclass_fields__]

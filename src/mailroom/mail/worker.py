@@ -27,7 +27,7 @@ from sqlalchemy import Connection
 
 from mailroom.domain.backoff import RetryPolicy
 from mailroom.extensions import db
-from mailroom.mail import claims
+from mailroom.mail import claims, deferred
 from mailroom.mail.claims import Claimed, due_condition
 from mailroom.mail.recorder import Outcome, OutcomeWriter
 from mailroom.mail.transport import (
@@ -35,6 +35,7 @@ from mailroom.mail.transport import (
     DeliveryError,
     PermanentFailure,
     Refused,
+    TemporaryFailure,
     Transport,
     transport_for,
 )
@@ -179,12 +180,29 @@ class Worker:
 
     # --- delivering ----------------------------------------------------------------------------
 
+    def _materialize(self, drain: Drain, row: Claimed) -> Claimed | None:
+        """Build a deferred row's message; None when there is nothing to send (or it failed)."""
+        try:
+            built = deferred.materialize(row, self.worker_id)
+        except Exception as error:  # a builder's bug or a database hiccup: retry like a 4xx
+            log.warning("building deferred message %s failed: %s", row.message_id, type(error).__name__)
+            self._failed(drain, row, TemporaryFailure(f"building the message failed: {error!r}"[:200]))
+            return None
+        if built is None:
+            self.stats["skipped"] += 1
+        return built
+
     def deliver_one(self, drain: Drain, row: Claimed) -> None:
         """Send one claimed row and record what happened; ConnectionFailure is left to the batch."""
         if row.attempts > row.max_attempts:
             self._failed(drain, row, PermanentFailure(
                 f"gave up after {row.attempts - 1} attempts (workers stopped mid-delivery)"))
             return
+        if not row.raw:
+            built = self._materialize(drain, row)
+            if built is None:
+                return
+            row = built
         try:
             refused = drain.transport.send(row.sender, row.recipients, row.raw)
         except ConnectionFailure:

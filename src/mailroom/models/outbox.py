@@ -25,6 +25,8 @@ class OutboxStatus(enum.StrEnum):
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
+    # A deferred email whose builder found nothing to send (e.g. a reset for an unknown address).
+    SKIPPED = "skipped"
 
 
 class OutboxMessage(db.Model):  # type: ignore[name-defined]

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from functools import cache
+from typing import Any
 
 from flask import current_app
+from flask_mail import Message
 from limits import RateLimitItem, parse
 from limits.errors import StorageError
 from redis.exceptions import RedisError
@@ -15,7 +18,8 @@ from mailroom.domain import tokens
 from mailroom.domain.addresses import email_key, normalize_email
 from mailroom.domain.errors import TokenError, TokenInvalid
 from mailroom.extensions import db, limiter
-from mailroom.mail.compose import send_email
+from mailroom.mail import deferred
+from mailroom.mail.compose import Envelope, compose, send_email
 from mailroom.models import User
 from mailroom.services import accounts, budget
 from mailroom.state import now
@@ -28,8 +32,6 @@ LINK_TEMPLATE = "reset_password"
 LINK_SUBJECT = "Reset your Mailroom password"
 NOTICE_TEMPLATE = "password_changed"
 NOTICE_SUBJECT = "Your Mailroom password was changed"
-# Stands in for a user when the address has no account, so that path renders the same email.
-STAND_IN_NAME = "Mailroom user"
 
 
 class TooManyAttempts(Exception):
@@ -93,44 +95,30 @@ def _link_context(name: str, token: str) -> dict[str, object]:
             "request_link": external_url("auth.reset_password_request")}
 
 
-def _link_for(user: User | None, address: str) -> tuple[str, str]:
-    """The name and token of a reset email: the user's, or a stand-in's bound to nothing real."""
-    if user is None:
-        token = tokens.issue(subject=0, purpose=PURPOSE, state=address, secret=_secret(),
-                             now=now(), ttl_seconds=ttl_seconds())
-        return STAND_IN_NAME, token
-    return user.username, issue_link_token(user)
+@deferred.builder(LINK_TEMPLATE)
+def build_link_email(address: str, params: Mapping[str, Any]) -> Message | None:
+    """In the worker: the reset email for the account with this address, if any and budget allows.
 
-
-def _queue_link(user: User | None, address: str, keep: bool) -> None:
-    """Compose and insert the reset email inside a savepoint; keep it only when ``keep``.
-
-    Every address goes through the same signing, rendering, MIME encoding and INSERT, so the
-    reply time does not tell whether it has an account; the savepoint is rolled back for an
-    unknown address (or a spent budget), so nothing of it is ever stored or sent.
+    Runs after the request has answered, so the request does the same work for every address
+    and its reply time cannot tell whether the address has an account.
     """
-    name, token = _link_for(user, address)
-    savepoint = db.session.begin_nested()
-    send_email(LINK_TEMPLATE, (name, address), LINK_SUBJECT, **_link_context(name, token))
-    db.session.flush()
-    if keep:
-        savepoint.commit()
-    else:
-        savepoint.rollback()
+    user = accounts.find_by_email(address)
+    if user is None or not budget.spend(user.email):
+        return None
+    envelope = Envelope(subject=LINK_SUBJECT, recipients=[(user.username, user.email)])
+    return compose(LINK_TEMPLATE, envelope, **_link_context(user.username, issue_link_token(user)))
 
 
 def request_reset(address: str, client: str) -> None:
-    """Queue a reset link when the address has an account and no limit or budget is used up.
+    """Queue a reset email for the address, unless a rate limit is used up.
 
-    Every outcome returns nothing, so the caller cannot answer differently.
+    The request neither looks the address up nor signs anything: the worker builds the email
+    when an account has the address (``build_link_email``) and skips the row otherwise.
     """
     address = normalize_email(address)
     if not _request_allowed(address, client):
         return
-    user = accounts.find_by_email(address)
-    # Spent for unknown addresses too: the same store work on both paths.
-    allowed = budget.spend(address)
-    _queue_link(user, user.email if user is not None else address, keep=user is not None and allowed)
+    deferred.defer(LINK_TEMPLATE, address)
     db.session.commit()
 
 
