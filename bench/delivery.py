@@ -27,7 +27,6 @@ import smtplib
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,11 +37,13 @@ from typing import Any
 
 from flask import Flask
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
+
+from common import scratch_database  # noqa: E402
 
 from mailroom import create_app  # noqa: E402
 from mailroom.extensions import db  # noqa: E402
@@ -53,7 +54,6 @@ from mailroom.models import OutboxMessage  # noqa: E402
 from mailroom.state import now  # noqa: E402
 
 HOST = "127.0.0.1"
-POSTGRES_URL = os.environ.get("MAILROOM_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 # --- the sink (runs as ``delivery.py --sink PORT``) --------------------------------------------
@@ -125,27 +125,6 @@ def reachable(url: str) -> bool:
             return True
     except OSError:
         return False
-
-
-@contextmanager
-def database(kind: str) -> Iterator[str]:
-    """A fresh database URL (a temporary PostgreSQL database or SQLite file), removed afterwards."""
-    if kind == "auto":
-        kind = "postgresql" if reachable(POSTGRES_URL) else "sqlite"
-    if kind == "sqlite":
-        with tempfile.TemporaryDirectory() as folder:
-            yield f"sqlite:///{folder}/bench.sqlite3"
-        return
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    name = f"mailroom_bench_{secrets.token_hex(4)}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def make_app(url: str, port: int) -> Flask:
@@ -271,7 +250,7 @@ def main() -> None:
     if args.sink:
         run_sink(args.sink)
         return
-    with sink() as (port, stop_sink), database(args.db) as url:
+    with sink() as (port, stop_sink), scratch_database(args.db) as url:
         app = make_app(url, port)
         raws = queue_messages(app, args.messages)
         print(f"{make_url(url).get_backend_name()}, {args.messages} messages of "

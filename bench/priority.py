@@ -25,21 +25,21 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from common import POSTGRES_URL, scratch_database
 from flask import Flask
-from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy import insert, select
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 FLASK = Path(sys.executable).parent / "flask"
 HOST = "127.0.0.1"
-POSTGRES_URL = os.environ.get("MAILROOM_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TARGET = "forgetful@example.com"
 FAST_HASH = "scrypt:1024:8:1"
 POLL_SECONDS = "0.2"
@@ -92,24 +92,6 @@ def postgres_reachable() -> bool:
             return True
     except OSError:
         return False
-
-
-@contextmanager
-def database(kind: str, tmp: Path) -> Iterator[str]:
-    """A fresh, empty database URL of the chosen kind, dropped afterwards."""
-    if kind == "sqlite":
-        yield f"sqlite:///{tmp / 'bench.sqlite3'}"
-        return
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    name = f"mailroom_bench_{secrets.token_hex(4)}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def environment(database_url: str, smtp_port: int) -> dict[str, str]:
@@ -266,7 +248,7 @@ def run(messages: int, workers: int, kind: str, tmp: Path) -> str:
     controller.start()
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        with database(kind, tmp) as url:
+        with scratch_database(kind) as url:
             env = environment(url, port)
             app = make_app(env)
             migrate_and_fill(app, messages)

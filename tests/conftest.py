@@ -187,7 +187,8 @@ def redis_url() -> Iterator[dict[str, Any]]:
     yield {"REDIS_URL": services.REDIS_URL, "REDIS_KEY_PREFIX": prefix,
            "RATELIMIT_STORAGE_URI": services.REDIS_URL}
     client = redis.Redis.from_url(services.REDIS_URL)
-    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    # Rate-limit keys carry the prefix inside the limits library's own ("LIMITS:LIMITER/...").
+    keys = list(client.scan_iter(match=f"*{prefix}*", count=1000))
     if keys:
         client.delete(*keys)
     client.close()

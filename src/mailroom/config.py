@@ -214,21 +214,26 @@ def check_secret(key: object) -> None:
         )
 
 
-def finish(config: dict[str, Any], instance_path: str) -> dict[str, Any]:
-    """Derive the settings that depend on others and check what must hold before start-up."""
+def _secrets_and_mode(config: dict[str, Any], instance_path: str) -> None:
+    """Check the mode, then generate (development) or demand (elsewhere) the secret key."""
     mode = config["MAILROOM_ENV"]
     if mode not in MODES:
         raise ConfigError(f"MAILROOM_ENV must be one of {', '.join(MODES)}, not {mode!r}")
-    development = mode == DEVELOPMENT
-    testing = mode == TESTING
-    config["TESTING"] = testing or bool(config.get("TESTING"))
-    if development and not config.get("SECRET_KEY"):
+    config["TESTING"] = mode == TESTING or bool(config.get("TESTING"))
+    if mode == DEVELOPMENT and not config.get("SECRET_KEY"):
         config["SECRET_KEY"] = development_secret(instance_path)
-    elif not development:
+    elif mode != DEVELOPMENT:
         check_secret(config.get("SECRET_KEY"))
-    config.setdefault("SQLALCHEMY_DATABASE_URI", None)
-    if not config["SQLALCHEMY_DATABASE_URI"]:
-        config["SQLALCHEMY_DATABASE_URI"] = database_uri(config["DATABASE_URL"], instance_path)
+    if not config["SERVER_NAME"] and mode == PRODUCTION:
+        raise ConfigError(
+            "SERVER_NAME is not set: links in emails are built from it, never from the "
+            "request's Host header (for example SERVER_NAME=mail.example.com)"
+        )
+
+
+def _mail(config: dict[str, Any]) -> None:
+    """Flask-Mail's derived defaults, and which transport delivers (dev mailbox or SMTP)."""
+    development = config["MAILROOM_ENV"] == DEVELOPMENT
     if config["MAIL_DEBUG"] is None:
         config["MAIL_DEBUG"] = False
     if config["MAIL_SUPPRESS_SEND"] is None:
@@ -242,19 +247,27 @@ def finish(config: dict[str, Any], instance_path: str) -> dict[str, Any]:
         config["MAIL_SERVER"] = "localhost"
     if config["MAIL_USE_TLS"] and config["MAIL_USE_SSL"]:
         raise ConfigError("MAIL_USE_TLS and MAIL_USE_SSL cannot both be true")
-    if not config["SERVER_NAME"] and mode == PRODUCTION:
-        raise ConfigError(
-            "SERVER_NAME is not set: links in emails are built from it, never from the "
-            "request's Host header (for example SERVER_NAME=mail.example.com)"
-        )
+
+
+def _web(config: dict[str, Any], instance_path: str) -> None:
+    """The database URI, rate-limit storage and cookie flags that follow from other settings."""
+    if not config.get("SQLALCHEMY_DATABASE_URI"):
+        config["SQLALCHEMY_DATABASE_URI"] = database_uri(config["DATABASE_URL"], instance_path)
     config.setdefault("RATELIMIT_STORAGE_URI", config["REDIS_URL"] or "memory://")
     config.setdefault("RATELIMIT_KEY_PREFIX", config["REDIS_KEY_PREFIX"] + "limits")
     config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     config.setdefault("RATELIMIT_HEADERS_ENABLED", False)
-    https = config["PREFERRED_URL_SCHEME"] == "https"
-    config.setdefault("SESSION_COOKIE_SECURE", https and not development)
-    config.setdefault("REMEMBER_COOKIE_SECURE", https and not development)
+    secure = config["PREFERRED_URL_SCHEME"] == "https" and config["MAILROOM_ENV"] != DEVELOPMENT
+    config.setdefault("SESSION_COOKIE_SECURE", secure)
+    config.setdefault("REMEMBER_COOKIE_SECURE", secure)
+
+
+def finish(config: dict[str, Any], instance_path: str) -> dict[str, Any]:
+    """Derive the settings that depend on others and check what must hold before start-up."""
+    _secrets_and_mode(config, instance_path)
+    _mail(config)
+    _web(config, instance_path)
     return config
 
 

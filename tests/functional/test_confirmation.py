@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -14,14 +13,13 @@ from sqlalchemy import select
 
 from mailroom.domain.clock import FrozenClock
 from mailroom.extensions import db
-from mailroom.mail.parse import body_of, parse
-from mailroom.models import OutboxMessage, User
+from mailroom.models import User
 from mailroom.services import budget
 from tests.conftest import csrf_token
+from tests.support.outbox import code_in, outbox, queued_code
 from tests.support.smtp import SMTPServer
 
 PASSWORD = "correct horse battery"
-CODE_LINE = re.compile(r"^ {4}([A-Z2-9]{6})\r?$", re.MULTILINE)
 BANNER = 'id="unconfirmed-banner"'
 
 
@@ -42,26 +40,6 @@ def register(client: FlaskClient, email: str = "alice@example.com") -> Any:
     return client.post("/auth/register", data={
         "username": "alice", "email": email, "password": PASSWORD, "password2": PASSWORD,
         "csrf_token": csrf_token(client, "/auth/register")})
-
-
-def outbox(app: Flask) -> list[OutboxMessage]:
-    """Every queued message, oldest first."""
-    with app.app_context():
-        return list(db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
-
-
-def code_in(text: str) -> str:
-    """The code on its own indented line."""
-    found = CODE_LINE.search(text)
-    assert found, text
-    return found.group(1)
-
-
-def queued_code(app: Flask) -> str:
-    """The code in the newest queued message."""
-    text = body_of(parse(outbox(app)[-1].raw), "plain")
-    assert text is not None
-    return code_in(text)
 
 
 def post_json(client: FlaskClient, path: str, body: dict[str, Any]) -> Any:

@@ -10,22 +10,20 @@ from typing import Any
 import pytest
 from flask import Flask, url_for
 from flask.testing import FlaskClient
-from sqlalchemy import select
 
 from mailroom import create_app
 from mailroom.domain.clock import FrozenClock
 from mailroom.extensions import db
-from mailroom.mail.parse import body_of, parse
-from mailroom.models import OutboxMessage, User
+from mailroom.models import User
 from mailroom.services import budget
 from mailroom.state import state
 from tests.conftest import base_config, csrf_token
+from tests.support.outbox import code_in, outbox, queued_code, text_of
 from tests.support.services import free_port
 from tests.support.smtp import Received, SMTPServer
 
 PASSWORD = "correct horse battery"
 NEW = "alice.new@example.com"
-CODE_LINE = re.compile(r"^ {4}([A-Z2-9]{6})\r?$", re.MULTILINE)
 LINK = re.compile(r"https://mailroom\.test(/account/email/revert/[A-Za-z0-9_.\-]+)")
 
 
@@ -56,31 +54,6 @@ def change(client: FlaskClient, code: str, email: str | None = None) -> Any:
     """Submit the code."""
     body = {"code": code} if email is None else {"code": code, "email": email}
     return post_json(client, "/account/email", body)
-
-
-def outbox(app: Flask) -> list[OutboxMessage]:
-    """Every queued message, oldest first."""
-    with app.app_context():
-        return list(db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
-
-
-def code_in(text: str) -> str:
-    """The code shown on its own indented line of an email's text part."""
-    found = CODE_LINE.search(text)
-    assert found, text
-    return found.group(1)
-
-
-def text_of(message: OutboxMessage) -> str:
-    """The text part of a queued message, decoded."""
-    text = body_of(parse(message.raw), "plain")
-    assert text is not None
-    return text
-
-
-def queued_code(app: Flask) -> str:
-    """The code in the newest queued message."""
-    return code_in(text_of(outbox(app)[-1]))
 
 
 def stored_user(app: Flask, user_id: int) -> User:

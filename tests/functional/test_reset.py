@@ -18,9 +18,10 @@ from werkzeug.test import TestResponse
 
 from mailroom.domain import tokens
 from mailroom.extensions import db
-from mailroom.models import OutboxMessage, User
+from mailroom.models import User
 from mailroom.services import accounts, reset
 from tests.conftest import csrf_token
+from tests.support.outbox import outbox
 from tests.support.smtp import Received, SMTPServer
 
 OLD = "correct horse battery"
@@ -91,12 +92,6 @@ def emailed_token(smtp: SMTPServer, deliver: Callable[[], int], client: FlaskCli
     deliver()
     message = smtp.wait_for(before + 1)[before]
     return link_in(message)
-
-
-def outbox(app: Flask) -> list[OutboxMessage]:
-    """Every queued or sent message."""
-    with app.app_context():
-        return list(db.session.scalars(db.select(OutboxMessage).order_by(OutboxMessage.id)))
 
 
 def stored_user(app: Flask, username: str = "alice") -> User:

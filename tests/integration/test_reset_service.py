@@ -15,17 +15,12 @@ from sqlalchemy import create_engine, text
 from mailroom.domain.errors import TokenInvalid
 from mailroom.extensions import db
 from mailroom.mail.worker import Worker
-from mailroom.models import OutboxMessage, User
+from mailroom.models import User
 from mailroom.services import accounts, reset
+from tests.support.outbox import outbox as rows
 
 NEW = "a brand new passphrase"
 CLIENT = "198.51.100.4"
-
-
-def rows(app: Flask) -> list[OutboxMessage]:
-    """The outbox, oldest first."""
-    with app.app_context():
-        return list(db.session.scalars(db.select(OutboxMessage).order_by(OutboxMessage.id)))
 
 
 def fresh(app: Flask, user_id: int) -> User:

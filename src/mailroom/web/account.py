@@ -15,7 +15,6 @@ from flask import (
     abort,
     current_app,
     flash,
-    make_response,
     redirect,
     render_template,
     request,
@@ -26,7 +25,6 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
-from werkzeug.wrappers.response import Response
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -46,7 +44,7 @@ from mailroom.models import User
 from mailroom.services import codes, confirmation, email_change
 from mailroom.services.accounts import AccountError
 from mailroom.web.forms import current_password_field, email_field, no_control_characters
-from mailroom.web.http import form_errors, json_reply, wants_json
+from mailroom.web.http import form_errors, json_reply, private, wants_json
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -314,20 +312,6 @@ def resend_confirmation() -> ResponseReturnValue:
 
 
 # --- the revert link sent to the old address ------------------------------------------------------
-
-
-def private(view: Callable[..., ResponseReturnValue]) -> Callable[..., Response]:
-    """Never cache these pages nor send their URL (it holds a token) as a Referer."""
-
-    @wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Response:
-        """Call the view and add the headers."""
-        response = make_response(view(*args, **kwargs))
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["Cache-Control"] = "no-store"
-        return response
-
-    return wrapped
 
 
 def link_problem(error: TokenExpired | TokenInvalid | AccountError) -> tuple[str, int]:

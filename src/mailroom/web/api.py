@@ -13,14 +13,13 @@ from mailroom.domain.errors import TokenExpired, TokenInvalid
 from mailroom.domain.tokens import MAX_TOKEN_LENGTH
 from mailroom.services import reset
 from mailroom.web.errors import MESSAGES
-from mailroom.web.http import json_form_error, json_reply
+from mailroom.web.http import json_form_error, json_reply, private
 from mailroom.web.reset import (
     RESET_DONE,
     ResetPasswordForm,
     ResetRequestForm,
     link_problem_message,
     link_sent_message,
-    private,
 )
 
 bp = Blueprint("api", __name__, url_prefix="/api")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
-from flask import Response, jsonify, redirect, request, url_for
+from flask import Response, jsonify, make_response, redirect, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from werkzeug.wrappers.response import Response as BaseResponse
 
@@ -46,3 +49,17 @@ def redirect_next(default_endpoint: str) -> BaseResponse:
     if target and is_safe_next(target):
         return redirect(target)
     return redirect(url_for(default_endpoint))
+
+
+def private(view: Callable[..., ResponseReturnValue]) -> Callable[..., Response]:
+    """Never cache the page nor send its URL (it may hold a token) as a Referer."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Response:
+        """Call the view and add the headers."""
+        response = make_response(view(*args, **kwargs))
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    return wrapped

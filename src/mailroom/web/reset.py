@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-from typing import Any
-
-from flask import abort, flash, make_response, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from werkzeug.wrappers.response import Response
 from wtforms import SubmitField
 
 from mailroom.domain.errors import TokenExpired, TokenInvalid
 from mailroom.services import reset
 from mailroom.web.auth import bp
 from mailroom.web.forms import email_field, new_password_field, repeat_password_field
+from mailroom.web.http import private
 
 LINK_SENT = ("If an account uses that address, we have emailed it a link to choose a new password. "
              "The link works once, for {minutes} minutes.")
@@ -43,20 +39,6 @@ class ResetPasswordForm(FlaskForm):
     password = new_password_field("New password")
     password2 = repeat_password_field("Repeat new password")
     submit = SubmitField("Set new password")
-
-
-def private(view: Callable[..., ResponseReturnValue]) -> Callable[..., Response]:
-    """Mark responses as never to be cached nor to leak the URL (it may hold a token) as Referer."""
-
-    @wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Response:
-        """Call the view and add the headers."""
-        response = make_response(view(*args, **kwargs))
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["Cache-Control"] = "no-store"
-        return response
-
-    return wrapped
 
 
 def link_sent_message() -> str:
