@@ -2,54 +2,50 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, make_response, render_template
+from flask import Blueprint, render_template
 from flask.typing import ResponseReturnValue
 
 from mailroom.domain.errors import TokenInvalid
 from mailroom.extensions import csrf
 from mailroom.services import announcements
 from mailroom.web.errors import error_response
+from mailroom.web.http import private
 
 bp = Blueprint("unsubscribe", __name__, url_prefix="/unsubscribe")
 
 INVALID = "This unsubscribe link is not valid. Use the link in the latest announcement you received."
 
 
-def _page(template: str, token: str) -> Response:
-    """A page about one token that is never cached and never leaks its URL as a referrer."""
-    response = make_response(render_template(template, token=token))
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
-
-
 @bp.get("/<token>")
+@private
 def confirm(token: str) -> ResponseReturnValue:
     """Ask whether to unsubscribe; mail scanners follow links, so a GET changes nothing."""
     try:
         announcements.check_token(token)
     except TokenInvalid:
         return error_response(404, INVALID)
-    return _page("unsubscribe/confirm.html", token)
+    return render_template("unsubscribe/confirm.html", token=token)
 
 
 @bp.post("/<token>")
 @csrf.exempt
+@private
 def one_click(token: str) -> ResponseReturnValue:
     """Unsubscribe from announcements: the mail client's one-click POST or the button on our page."""
     try:
         announcements.set_subscribed(token, False)
     except TokenInvalid:
         return error_response(404, INVALID)
-    return _page("unsubscribe/done.html", token)
+    return render_template("unsubscribe/done.html", token=token)
 
 
 @bp.post("/<token>/resubscribe")
 @csrf.exempt
+@private
 def resubscribe(token: str) -> ResponseReturnValue:
     """Undo an unsubscribe made by mistake, with the same link."""
     try:
         announcements.set_subscribed(token, True)
     except TokenInvalid:
         return error_response(404, INVALID)
-    return _page("unsubscribe/resubscribed.html", token)
+    return render_template("unsubscribe/resubscribed.html", token=token)
