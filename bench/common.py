@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +17,12 @@ POSTGRES_URL = os.environ.get("MAILROOM_TEST_POSTGRES", "postgresql+psycopg://po
 
 @contextmanager
 def scratch_database(kind: str) -> Iterator[str]:
-    """A fresh, empty database URL (a PostgreSQL database of its own, or a SQLite file), removed after."""
+    """A fresh, empty database URL (a PostgreSQL database of its own, or a SQLite file), removed after.
+
+    ``auto`` means PostgreSQL when its server answers, else SQLite.
+    """
+    if kind == "auto":
+        kind = "postgresql" if postgres_reachable() else "sqlite"
     if kind == "sqlite":
         with tempfile.TemporaryDirectory() as folder:
             yield f"sqlite:///{folder}/bench.sqlite3"
@@ -31,3 +37,13 @@ def scratch_database(kind: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def postgres_reachable() -> bool:
+    """Whether the PostgreSQL server answers on its port."""
+    url = make_url(POSTGRES_URL)
+    try:
+        with socket.create_connection((url.host or "127.0.0.1", url.port or 5432), timeout=2):
+            return True
+    except OSError:
+        return False

@@ -117,16 +117,6 @@ def sink() -> Iterator[tuple[int, Callable[[], int]]]:
 # --- the database -------------------------------------------------------------------------------
 
 
-def reachable(url: str) -> bool:
-    """Whether the PostgreSQL server answers."""
-    parsed = make_url(url)
-    try:
-        with socket.create_connection((parsed.host or HOST, parsed.port or 5432), timeout=2):
-            return True
-    except OSError:
-        return False
-
-
 def make_app(url: str, port: int) -> Flask:
     """An application on that database, sending to the sink, migrated."""
     app = create_app({

@@ -32,10 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from common import POSTGRES_URL, scratch_database
+from common import postgres_reachable, scratch_database
 from flask import Flask
 from sqlalchemy import insert, select
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 FLASK = Path(sys.executable).parent / "flask"
@@ -82,16 +81,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
-
-
-def postgres_reachable() -> bool:
-    """Whether the PostgreSQL server answers on its port."""
-    url = make_url(POSTGRES_URL)
-    try:
-        with socket.create_connection((url.host or HOST, url.port or 5432), timeout=2):
-            return True
-    except OSError:
-        return False
 
 
 def environment(database_url: str, smtp_port: int) -> dict[str, str]:

@@ -23,18 +23,6 @@ PASSWORD = "correct horse battery"
 BANNER = 'id="unconfirmed-banner"'
 
 
-@pytest.fixture
-def store_kind() -> str:
-    """Which code store the app uses unless a test says otherwise."""
-    return "database"
-
-
-@pytest.fixture
-def app_config(store_kind: str, request: pytest.FixtureRequest) -> dict[str, Any]:
-    """The real Redis for the Redis store; the database store needs nothing."""
-    return dict(request.getfixturevalue("redis_url")) if store_kind == "redis" else {}
-
-
 def register(client: FlaskClient, email: str = "alice@example.com") -> Any:
     """Sign up through the real form (which signs the new user in)."""
     return client.post("/auth/register", data={

@@ -310,18 +310,6 @@ def test_full_change_then_the_old_address_reverts_it_once(
     assert stored_user(app, alice.id).password_hash == user.password_hash
 
 
-@pytest.fixture
-def store_kind() -> str:
-    """Which code store the app uses unless a test says otherwise."""
-    return "database"
-
-
-@pytest.fixture
-def app_config(store_kind: str, request: pytest.FixtureRequest) -> dict[str, Any]:
-    """The real Redis for the Redis store; the database store needs nothing."""
-    return dict(request.getfixturevalue("redis_url")) if store_kind == "redis" else {}
-
-
 # --- the revert link's refusals ----------------------------------------------------------------------
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from mailroom.domain.errors import HeaderInjection
 
 
@@ -23,9 +21,3 @@ def check_header_name(name: str) -> str:
     if not name or any(ord(c) < 33 or ord(c) > 126 or c == ":" for c in name):
         raise HeaderInjection(f"invalid header name {name!r}")
     return name
-
-
-def check_all(name: str, values: Iterable[str]) -> None:
-    """Check several values that go into the same header."""
-    for value in values:
-        check_header_value(name, value)
