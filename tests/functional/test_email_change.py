@@ -18,6 +18,7 @@ from mailroom.models import User
 from mailroom.services import budget
 from mailroom.state import state
 from tests.conftest import base_config, csrf_token
+from tests.support.accounts import stored_user
 from tests.support.outbox import code_in, outbox, queued_code, text_of
 from tests.support.services import free_port
 from tests.support.smtp import Received, SMTPServer
@@ -54,15 +55,6 @@ def change(client: FlaskClient, code: str, email: str | None = None) -> Any:
     """Submit the code."""
     body = {"code": code} if email is None else {"code": code, "email": email}
     return post_json(client, "/account/email", body)
-
-
-def stored_user(app: Flask, user_id: int) -> User:
-    """The account as stored now."""
-    with app.app_context():
-        user = db.session.get(User, user_id)
-        assert user is not None
-        db.session.expunge(user)
-        return user
 
 
 # --- asking for a code ------------------------------------------------------------------------------

@@ -44,3 +44,13 @@ def test_budget_fails_open_when_its_store_is_unreachable(database_url: str) -> N
                       "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:1/0",
                       "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": False})
     assert spend_all(app, "erin@example.com", 1) == [True]
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
+def test_each_application_counts_in_its_own_store(database_url: str) -> None:
+    # Flask-Limiter's global instance holds the storage of the app created last; counting
+    # through it made one app spend another's budget (and inherit its outage fallback).
+    first = create_app({**base_config(database_url), "ACCOUNT_EMAILS_PER_HOUR": 1})
+    second = create_app({**base_config(database_url), "ACCOUNT_EMAILS_PER_HOUR": 1})
+    assert spend_all(first, "frank@example.com", 2) == [True, False]
+    assert spend_all(second, "frank@example.com", 1) == [True]

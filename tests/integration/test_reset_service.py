@@ -17,19 +17,11 @@ from mailroom.extensions import db
 from mailroom.mail.worker import Worker
 from mailroom.models import User
 from mailroom.services import accounts, reset
+from tests.support.accounts import stored_user as fresh
 from tests.support.outbox import outbox as rows
 
 NEW = "a brand new passphrase"
 CLIENT = "198.51.100.4"
-
-
-def fresh(app: Flask, user_id: int) -> User:
-    """The user as another transaction sees it now."""
-    with app.app_context():
-        user = db.session.get(User, user_id)
-        assert user is not None
-        db.session.expunge(user)
-        return user
 
 
 def test_a_request_does_the_same_work_for_any_address_and_the_worker_decides(

@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
-from functools import cache
 from typing import Any
 
 from flask import current_app
 from flask_mail import Message
-from limits import RateLimitItem, parse
-from limits.errors import StorageError
-from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from mailroom.domain import tokens
 from mailroom.domain.addresses import email_key, normalize_email
 from mailroom.domain.errors import TokenError, TokenInvalid
-from mailroom.extensions import db, limiter
+from mailroom.extensions import db
 from mailroom.mail import deferred
 from mailroom.mail.compose import Envelope, compose, send_email
 from mailroom.models import User
-from mailroom.services import accounts, budget
+from mailroom.services import accounts, budget, ratelimit
 from mailroom.state import now
 from mailroom.urls import external_url
-
-log = logging.getLogger(__name__)
 
 PURPOSE = "reset_password"
 LINK_TEMPLATE = "reset_password"
@@ -59,26 +52,9 @@ def issue_link_token(user: User) -> str:
                         now=now(), ttl_seconds=ttl_seconds())
 
 
-@cache
-def _limit(text: str) -> RateLimitItem:
-    """A parsed rate-limit string such as '5 per hour'."""
-    return parse(text)
-
-
 def _within_limit(setting: str, namespace: str, key: str) -> bool:
-    """Count one hit against the configured limit; False when it is used up.
-
-    An unreachable limit store lets the request through (logged), as the email budget does.
-    """
-    config = current_app.config
-    if not config["RATELIMIT_ENABLED"]:
-        return True
-    try:
-        return bool(limiter.limiter.hit(_limit(config[setting]), config["RATELIMIT_KEY_PREFIX"],
-                                        namespace, key))
-    except (StorageError, RedisError, OSError) as error:
-        log.warning("reset rate limit unavailable (%s); allowing", type(error).__name__)
-        return True
+    """Count one hit against the limit configured under ``setting``; False when it is used up."""
+    return ratelimit.hit(ratelimit.limit(current_app.config[setting]), namespace, key)
 
 
 def _request_allowed(address: str, client: str) -> bool:
