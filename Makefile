@@ -3,27 +3,48 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Serving needs the base dependencies only (`make run`); tests add the dev extras (`make test`).
+BASE_STAMP := $(VENV)/.installed-base
 STAMP := $(VENV)/.installed
 FLASK := $(BIN)/flask --app mailroom
 CHROMIUM ?= /usr/bin/chromium
+AXE := node_modules/axe-core/axe.min.js
 
-.PHONY: install run test lint typecheck pytest e2e browser bench clean
+.PHONY: install install-base run test lint typecheck pytest e2e browser axe bench clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
-	touch $(STAMP)
 
+$(BASE_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $(BASE_STAMP)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP) $(BASE_STAMP)
+
+## What serving needs (no test tools).
+install-base: $(BASE_STAMP)
+
+## Everything, test tools included.
 install: $(STAMP)
 
-## Serve the site on http://127.0.0.1:5000 on embedded defaults (SQLite, dev mailbox, in-process worker).
-run: install
+## Serve http://127.0.0.1:5000 in debug mode (reload on change) on embedded defaults: SQLite in
+## instance/, the dev mailbox at /dev/mail, the in-process worker. A .env file is read when present.
+run: install-base
 	$(FLASK) db upgrade
-	$(FLASK) run --host 127.0.0.1 --port 5000
+	$(FLASK) run --debug --host 127.0.0.1 --port 5000
+
+## axe-core from the npm registry (package.json / package-lock.json), injected by the browser tests.
+$(AXE): package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch $(AXE)
+
+axe: $(AXE)
 
 ## Debian's Chromium for the browser tests (no browser download: Playwright drives this one).
-browser:
+browser: axe
 	@if [ ! -x $(CHROMIUM) ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "Chromium missing: install Debian's chromium package (sudo apt-get install chromium)"; fi; \
@@ -50,4 +71,4 @@ bench: install
 	$(BIN)/python bench/delivery.py
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info e2e-artifacts
+	rm -rf $(VENV) build dist src/*.egg-info e2e-artifacts node_modules

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask
 
+from mailroom import banner
 from mailroom import config as settings
 from mailroom import db as _db_events  # noqa: F401  (registers engine events)
 from mailroom import extensions as ext
@@ -19,8 +20,10 @@ MIGRATIONS = str(Path(__file__).parent / "migrations")
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build an application: defaults, then environment, then ``config``; fail fast when unusable."""
-    app = Flask(__name__, instance_relative_config=True)
-    app.config.update(settings.load(config, settings.environment(), app.instance_path))
+    environ = settings.environment()
+    app = Flask(__name__, instance_relative_config=True,
+                instance_path=settings.instance_folder(environ, Path(__file__).parent))
+    app.config.update(settings.load(config, environ, app.instance_path))
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.extensions[KEY] = MailroomState()
     _bind_extensions(app)
@@ -28,6 +31,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _register_cli(app)
     _start_background(app)
     error_reports.install(app)
+    banner.announce(app)
     return app
 
 

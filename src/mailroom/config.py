@@ -280,6 +280,18 @@ def load(mapping: Mapping[str, Any] | None, environ: Mapping[str, str],
     return finish(config, instance_path)
 
 
+def instance_folder(environ: Mapping[str, str], package_dir: Path) -> str | None:
+    """MAILROOM_INSTANCE_PATH, else ``instance/`` of the checkout when running from source, else
+    None (Flask's default for an installed package: ``<prefix>/var/mailroom-instance``)."""
+    configured = environ.get("MAILROOM_INSTANCE_PATH", "").strip()
+    if configured:
+        return str(Path(configured).expanduser().resolve())
+    checkout = package_dir.resolve().parents[1]
+    if (checkout / "pyproject.toml").is_file() and package_dir.resolve().parent.name == "src":
+        return str(checkout / "instance")
+    return None
+
+
 def environment() -> Mapping[str, str]:
     """The process environment, as a seam for tests."""
     return os.environ

@@ -87,3 +87,15 @@ def test_tls_and_ssl_together_are_refused(tmp_path: Path) -> None:
 def test_unknown_mode_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="MAILROOM_ENV"):
         settings.load({"MAILROOM_ENV": "staging"}, {}, str(tmp_path))
+
+
+def test_the_instance_folder_is_the_checkouts_unless_configured(tmp_path: Path) -> None:
+    package = tmp_path / "checkout" / "src" / "mailroom"
+    package.mkdir(parents=True)
+    (tmp_path / "checkout" / "pyproject.toml").write_text("[project]\n")
+    assert settings.instance_folder({}, package) == str((tmp_path / "checkout" / "instance").resolve())
+    chosen = tmp_path / "elsewhere"
+    assert settings.instance_folder({"MAILROOM_INSTANCE_PATH": str(chosen)}, package) == str(chosen.resolve())
+    installed = tmp_path / "venv" / "lib" / "site-packages" / "mailroom"
+    installed.mkdir(parents=True)
+    assert settings.instance_folder({}, installed) is None, "an installed package keeps Flask's default"

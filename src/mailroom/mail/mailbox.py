@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
@@ -16,7 +17,13 @@ from mailroom.mail.parse import body_of, parse, unescape
 from mailroom.models import DevMail
 
 LIST_LIMIT = 200
+# Searching parses each message: look through this many of the newest (a development mailbox).
+SEARCH_SCAN_LIMIT = 2000
 LINK_SCHEMES = ("http://", "https://", "mailto:")
+# Gmail shows "[Message clipped]" and hides the rest when the HTML is larger than about 102 KB.
+GMAIL_CLIP_BYTES = 102 * 1024
+# A web address in a text part: up to the first blank, closing bracket or quote.
+TEXT_LINK = re.compile(r"https?://[^\s<>\"')\]]+")
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,16 @@ class MailView:
     attachments: list[Part]
     links: list[str] = field(default_factory=list)
 
+    @property
+    def html_size(self) -> int:
+        """The HTML part's size in bytes (UTF-8), which is what Gmail's clipping counts."""
+        return len(self.html.encode("utf-8")) if self.html else 0
+
+    @property
+    def clipped_by_gmail(self) -> bool:
+        """Whether Gmail would clip this message's HTML."""
+        return self.html_size > GMAIL_CLIP_BYTES
+
 
 def header_text(parsed: EmailMessage, name: str) -> str:
     """A decoded header, or an empty string; a malformed header shows as received."""
@@ -74,6 +91,30 @@ def latest(limit: int = LIST_LIMIT) -> list[Summary]:
     rows = db.session.scalars(select(DevMail).order_by(DevMail.id.desc()).limit(limit))
     parser = BytesParser(policy=default)
     return [summarise(row, parser.parsebytes(row.raw, headersonly=True)) for row in rows]
+
+
+def searchable_text(row: DevMail, parsed: EmailMessage) -> str:
+    """Subject, every address (envelope and headers) and both bodies, lower-cased, for matching."""
+    headers = [header_text(parsed, name) for name in ("Subject", "From", "To", "Cc", "Reply-To")]
+    bodies = [body_of(parsed, "plain") or "", body_of(parsed, "html") or ""]
+    return "\n".join([row.mail_from, *row.rcpt_to, *headers, *bodies]).lower()
+
+
+def search(query: str, limit: int = LIST_LIMIT) -> list[Summary]:
+    """The newest messages whose subject, addresses or body contain every word of ``query``."""
+    words = query.lower().split()
+    if not words:
+        return latest(limit)
+    rows = db.session.scalars(select(DevMail).order_by(DevMail.id.desc()).limit(SEARCH_SCAN_LIMIT))
+    found: list[Summary] = []
+    for row in rows:
+        parsed = parse(row.raw)
+        text = searchable_text(row, parsed)
+        if all(word in text for word in words):
+            found.append(summarise(row, parsed))
+            if len(found) >= limit:
+                break
+    return found
 
 
 def stored(mail_id: int) -> DevMail:
@@ -99,13 +140,16 @@ class _Links(HTMLParser):
             self.found.append(href)
 
 
-def links_in(html: str | None) -> list[str]:
-    """The distinct link targets of an HTML part, in order."""
-    if not html:
-        return []
+def links_in(html: str | None, text: str | None = None) -> list[str]:
+    """The distinct link targets of an HTML part, then those only the text part has, in order."""
     collector = _Links()
-    collector.feed(html)
-    return collector.found
+    if html:
+        collector.feed(html)
+    found = collector.found
+    for link in TEXT_LINK.findall(text or ""):
+        if link not in found:
+            found.append(link)
+    return found
 
 
 def attachments_of(parsed: EmailMessage) -> list[EmailMessage]:
@@ -124,13 +168,13 @@ def view(mail_id: int) -> MailView:
     """One message, taken apart for display."""
     row = stored(mail_id)
     parsed = parse(row.raw)
-    html = body_of(parsed, "html")
+    html, text = body_of(parsed, "html"), body_of(parsed, "plain")
     return MailView(
         summary=summarise(row, parsed),
         headers=[(name, header_text(parsed, name)) for name in dict.fromkeys(parsed.keys())],
-        text=body_of(parsed, "plain"), html=html, raw=row.raw.decode("utf-8", "replace"),
+        text=text, html=html, raw=row.raw.decode("utf-8", "replace"),
         attachments=[_part(i, p) for i, p in enumerate(attachments_of(parsed))],
-        links=links_in(html),
+        links=links_in(html, text),
     )
 
 
@@ -154,6 +198,19 @@ def attachment(mail_id: int, index: int) -> tuple[Part, bytes]:
 def raw(mail_id: int) -> bytes:
     """The message exactly as stored."""
     return bytes(stored(mail_id).raw)
+
+
+def filename(mail_id: int) -> str:
+    """A download name for the message: its subject made file-safe, then its id, as ``.eml``."""
+    subject = header_text(parse(stored(mail_id).raw), "Subject")
+    stem = re.sub(r"[^A-Za-z0-9]+", "-", subject).strip("-")[:60] or "message"
+    return f"{stem}-{mail_id}.eml"
+
+
+def remove(mail_id: int) -> None:
+    """Delete one message, or LookupError when it is not there."""
+    db.session.delete(stored(mail_id))
+    db.session.commit()
 
 
 def clear() -> int:

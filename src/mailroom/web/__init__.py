@@ -18,9 +18,10 @@ def register(app: Flask) -> None:
 
     app.register_blueprint(admin.bp)
     app.register_blueprint(unsubscribe.bp)
-    from mailroom.web import devmail
+    from mailroom.web import devmail, gallery
 
     app.register_blueprint(devmail.bp)
+    app.register_blueprint(gallery.bp)
     errors.register(app)
     security.register(app)
     templating.register(app)

@@ -44,6 +44,8 @@ def clean_environment() -> dict[str, str]:
            if k not in ENV_KEYS and not k.startswith(OWN_PREFIXES)}
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}"
     env["PYTHONUNBUFFERED"] = "1"
+    # A developer's .env in the checkout must not change what the harness deploys.
+    env["FLASK_SKIP_DOTENV"] = "1"
     return env
 
 

@@ -1,0 +1,158 @@
+"""The template gallery at /dev/mail/templates: every email the application sends, rendered with
+sample data in text and HTML, without queuing or sending anything. Development only.
+
+Each template pair ``email/<name>.txt|html`` needs an entry in ``SAMPLES`` (a test checks that every
+pair has one); rendering is strict, so a variable the sample lacks shows as an error, not a blank.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Response, abort, current_app, render_template
+from jinja2 import StrictUndefined, TemplateError
+
+from mailroom.config import DEVELOPMENT
+from mailroom.mail.error_reports import Report
+from mailroom.services import confirmation, email_change, reset
+from mailroom.urls import external_url
+from mailroom.web.devmail import framed_html
+
+bp = Blueprint("gallery", __name__, url_prefix="/dev/mail/templates")
+
+SAMPLE_MOMENT = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+SAMPLE_CODE = "7KQ4MX"
+SAMPLE_TOKEN = "sample-token-not-valid"  # noqa: S105 (shown in sample links only)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """What one email looks like: its subject and the context its templates are rendered with."""
+
+    subject: str
+    context: dict[str, Any]
+
+
+def _reset_link() -> Sample:
+    """The password reset link email."""
+    return Sample(reset.LINK_SUBJECT, {
+        "name": "alice", "minutes": 10, "link": external_url("auth.reset_password", token=SAMPLE_TOKEN),
+        "request_link": external_url("auth.reset_password_request")})
+
+
+def _password_changed() -> Sample:
+    """The notice after a password change."""
+    return Sample(reset.NOTICE_SUBJECT, {"name": "alice", "changed_at": SAMPLE_MOMENT,
+                                         "request_link": external_url("auth.reset_password_request")})
+
+
+def _confirm() -> Sample:
+    """The code confirming a new account's address."""
+    return Sample(confirmation.SUBJECT, {"name": "alice", "code": SAMPLE_CODE, "minutes": 10,
+                                         "account_url": external_url("account.index")})
+
+
+def _change_code() -> Sample:
+    """The code sent to a new address."""
+    return Sample(email_change.CODE_SUBJECT, {"name": "alice", "code": SAMPLE_CODE, "minutes": 10,
+                                              "email": "alice.new@example.com"})
+
+
+def _changed() -> Sample:
+    """The notice to the old address, with the revert link."""
+    return Sample(email_change.NOTICE_SUBJECT, {
+        "name": "alice", "old_email": "alice@example.com", "new_email": "alice.new@example.com",
+        "changed_at": SAMPLE_MOMENT, "days": 7,
+        "revert_url": external_url("account.revert_email", token=SAMPLE_TOKEN)})
+
+
+def _announcement() -> Sample:
+    """One recipient's copy of an announcement."""
+    return Sample("Mailroom news: spring release", {
+        "subject": "Mailroom news: spring release", "username": "alice", "email": "alice@example.com",
+        "greeting": True, "text_body": "We shipped a new account page.\n\nEnjoy it!",
+        "html_body": "<p>We shipped a <strong>new account page</strong>.</p><p>Enjoy it!</p>",
+        "unsubscribe_url": external_url("unsubscribe.confirm", token=SAMPLE_TOKEN)})
+
+
+def _error_report() -> Sample:
+    """The error report emailed to ADMINS."""
+    report = Report(SAMPLE_MOMENT, "ZeroDivisionError: division by zero", "views.py:42 in index",
+                    "mailroom.web", "ERROR", "web-1", "GET /account/ (endpoint account.index)",
+                    "Traceback (most recent call last):\n  ...\nZeroDivisionError: division by zero", 2, 300)
+    return Sample("[Mailroom] ZeroDivisionError: division by zero", {"report": report})
+
+
+def _test() -> Sample:
+    """The message of ``flask mail send-test``."""
+    return Sample("Mailroom test message", {"sent_at": SAMPLE_MOMENT, "address": "you@example.com",
+                                            "site_url": external_url("main.index")})
+
+
+SAMPLES: dict[str, Callable[[], Sample]] = {
+    "reset_password": _reset_link, "password_changed": _password_changed, "confirm_email": _confirm,
+    "email_change_code": _change_code, "email_changed": _changed, "announcement": _announcement,
+    "error_report": _error_report, "test": _test,
+}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One email rendered for the gallery, or the error that stopped it."""
+
+    name: str
+    subject: str
+    text: str
+    html: str
+    error: str | None = None
+
+
+def template_names() -> list[str]:
+    """Every email template pair the application has (``email/<name>.txt``), sorted."""
+    names = current_app.jinja_env.list_templates(filter_func=lambda n: n.startswith("email/"))
+    return sorted({n.removeprefix("email/").removesuffix(".txt") for n in names if n.endswith(".txt")})
+
+
+def _strict(template: str, context: dict[str, Any]) -> str:
+    """Render one template as Flask would, but failing on any variable the sample lacks."""
+    environment = current_app.jinja_env.overlay(undefined=StrictUndefined)
+    full = dict(context)
+    current_app.update_template_context(full)
+    return environment.get_template(template).render(full)
+
+
+def render(name: str) -> Rendered:
+    """Render a template pair with its sample data; a missing sample or variable is reported."""
+    if name not in SAMPLES:
+        return Rendered(name, "", "", "", f"no sample data for email/{name}: add it to gallery.SAMPLES")
+    sample = SAMPLES[name]()
+    try:
+        text = _strict(f"email/{name}.txt", sample.context)
+        html = _strict(f"email/{name}.html", sample.context)
+    except TemplateError as error:
+        return Rendered(name, sample.subject, "", "", f"{type(error).__name__}: {error}")
+    return Rendered(name, sample.subject, text, html)
+
+
+@bp.before_request
+def development_only() -> None:
+    """Outside development the gallery does not exist."""
+    if current_app.config["MAILROOM_ENV"] != DEVELOPMENT:
+        abort(404)
+
+
+@bp.get("", strict_slashes=False)
+def index() -> str:
+    """Every email, each with its subject, text part and a framed HTML part."""
+    return render_template("devmail/gallery.html", emails=[render(n) for n in template_names()])
+
+
+@bp.get("/<name>.html")
+def html(name: str) -> Response:
+    """One email's HTML part with sample data, for the sandboxed frame."""
+    if name not in template_names():
+        abort(404)
+    return framed_html(render(name).html)

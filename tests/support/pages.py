@@ -1,0 +1,58 @@
+"""Checks every browser test can run on a page: axe-core's accessibility rules and horizontal scroll."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.services import in_ci
+
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+# The rules we hold every page to: WCAG 2.1 A and AA (contrast included) and best practices.
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
+BLOCKING = ("serious", "critical")
+
+
+@cache
+def axe_source() -> str:
+    """axe-core as `make browser` installs it from npm; skip locally, fail under CI, without it."""
+    if not AXE.is_file():
+        message = f"axe-core not found at {AXE}: run `make browser` (npm ci)"
+        if in_ci():
+            pytest.fail(f"{message}; under CI=true this is a failure, not a skip")
+        pytest.skip(message)
+    return AXE.read_text(encoding="utf-8")
+
+
+def axe_violations(page: Any) -> list[dict[str, Any]]:
+    """The serious and critical axe-core violations of the page as it is now."""
+    # Evaluated through the DevTools protocol, so the page's CSP (script-src 'self') does not apply.
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(axe_source())
+    found = page.evaluate("tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, "
+                          "resultTypes: ['violations']}).then(r => r.violations)", AXE_TAGS)
+    return [v for v in found if v.get("impact") in BLOCKING]
+
+
+def describe(violations: list[dict[str, Any]]) -> str:
+    """A readable list of violations: rule, impact, help and the first offending elements."""
+    lines = []
+    for v in violations:
+        targets = "; ".join(str(node["target"]) for node in v["nodes"][:3])
+        lines.append(f"{v['id']} ({v['impact']}): {v['help']} -> {targets}")
+    return "\n".join(lines)
+
+
+def assert_accessible(page: Any, where: str) -> None:
+    """No serious or critical axe-core violation."""
+    violations = axe_violations(page)
+    assert not violations, f"{where}:\n{describe(violations)}"
+
+
+def assert_no_horizontal_scroll(page: Any, where: str) -> None:
+    """The page is no wider than the viewport (nothing to scroll sideways)."""
+    widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], f"{where}: page is {widths[0]} px wide in a {widths[1]} px viewport"
