@@ -29,6 +29,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _bind_extensions(app)
     _register_web(app)
     _register_cli(app)
+    _register_email_builders()
     _start_background(app)
     error_reports.install(app)
     banner.announce(app)
@@ -59,6 +60,13 @@ def _register_cli(app: Flask) -> None:
     from mailroom.cli import register
 
     register(app)
+
+
+def _register_email_builders() -> None:
+    """Name the builders the worker calls for emails rendered after the request (announcements)."""
+    from mailroom.services.announcements import register_builders
+
+    register_builders()
 
 
 def _start_background(app: Flask) -> None:

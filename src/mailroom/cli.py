@@ -17,10 +17,11 @@ from mailroom.config import DEVELOPMENT
 from mailroom.domain.addresses import normalize_email
 from mailroom.domain.errors import AddressInvalid
 from mailroom.extensions import db
-from mailroom.mail import admin
+from mailroom.mail import admin, retention
 from mailroom.mail.catcher import DEFAULT_HOST, DEFAULT_PORT, run_catcher
 from mailroom.mail.worker import Worker
 from mailroom.services.accounts import find_by_email
+from mailroom.state import state
 
 mail_cli = AppGroup("mail", help="The mail queue: workers, status, retries.")
 users_cli = AppGroup("users", help="User administration.")
@@ -107,6 +108,18 @@ def retry_command(message: str | None, all_failed: bool) -> None:
     except (LookupError, admin.RetryRefused) as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"message {row.id} {row.message_id} queued again, due now")
+
+
+@mail_cli.command("purge")
+@click.option("--days", type=click.IntRange(min=0), default=None,
+              help="Keep bodies this many days instead of OUTBOX_RETENTION_DAYS.")
+def purge_command(days: int | None) -> None:
+    """Drop the bodies of sent, failed and skipped messages older than the retention period."""
+    kept = current_app.config["OUTBOX_RETENTION_DAYS"] if days is None else days
+    moment = state(_app()).clock.now()
+    dropped = retention.purge(moment, kept)
+    click.echo(f"dropped the bodies of {dropped} message(s) finished before "
+               f"{retention.cutoff(moment, kept):%Y-%m-%d %H:%M} UTC; their metadata stays")
 
 
 @mail_cli.command("send-test")

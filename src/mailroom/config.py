@@ -92,6 +92,8 @@ ENV_KEYS: dict[str, Callable[[str], Any]] = {
     "OUTBOX_BACKOFF_MAX": parse_int,
     "OUTBOX_CLAIM_TTL": parse_int,
     "OUTBOX_BATCH_SIZE": parse_int,
+    "OUTBOX_RETENTION_DAYS": parse_int,
+    "OUTBOX_PURGE_INTERVAL": parse_int,
     "RESET_TOKEN_TTL": parse_int,
     "EMAIL_CODE_TTL": parse_int,
     "EMAIL_CODE_MAX_ATTEMPTS": parse_int,
@@ -138,6 +140,9 @@ def defaults() -> dict[str, Any]:
         "OUTBOX_BACKOFF_MAX": 3600,
         "OUTBOX_CLAIM_TTL": 300,
         "OUTBOX_BATCH_SIZE": 100,
+        # Days a finished message keeps its body; seconds between a worker's purges (0: none).
+        "OUTBOX_RETENTION_DAYS": 7,
+        "OUTBOX_PURGE_INTERVAL": 3600,
         # Flows.
         "RESET_TOKEN_TTL": 600,
         "EMAIL_CODE_TTL": 600,
@@ -247,6 +252,8 @@ def _mail(config: dict[str, Any]) -> None:
         config["MAIL_SERVER"] = "localhost"
     if config["MAIL_USE_TLS"] and config["MAIL_USE_SSL"]:
         raise ConfigError("MAIL_USE_TLS and MAIL_USE_SSL cannot both be true")
+    if config["OUTBOX_RETENTION_DAYS"] < 0:
+        raise ConfigError("OUTBOX_RETENTION_DAYS must be 0 or more (days a sent message keeps its body)")
 
 
 def _web(config: dict[str, Any], instance_path: str) -> None:

@@ -13,7 +13,7 @@ from mailroom.extensions import db
 from mailroom.mail.compose import Attachment, Envelope, build_message, queue
 from mailroom.models import Announcement, User
 from mailroom.services import announcements
-from tests.support.announcements import add_users, outbox, parsed, user_named
+from tests.support.announcements import add_users, outbox, rendered, user_named
 from tests.support.smtp import SMTPServer
 
 
@@ -54,7 +54,7 @@ def test_fan_out_queues_one_personalised_copy_per_confirmed_subscribed_user(
     for row in rows:
         name = row.recipients[0].split("@")[0]
         token = user_named(app, name).unsubscribe_token
-        message = parsed(row)
+        message = rendered(app, row)
         assert (row.kind, row.priority, row.announcement_id) == ("bulk", 100, announcement_id)
         assert row.dedupe_key == f"announcement:{announcement_id}:user:{people[name].id}"
         assert message["List-Unsubscribe"].strip() == f"<https://mailroom.test/unsubscribe/{token}>"
@@ -159,7 +159,7 @@ def test_markdown_becomes_the_html_part_with_raw_html_escaped(app: Flask,
                                                              people: dict[str, User]) -> None:
     announcement_id = announce(app, markdown="# Hello\n\n**bold** <script>alert(1)</script>")
     send(app, announcement_id)
-    html = parsed(outbox(app)[0]).get_body(preferencelist=("html",))
+    html = rendered(app, outbox(app)[0]).get_body(preferencelist=("html",))
     assert html is not None
     content = html.get_content()
     assert "<h1>Hello</h1>" in content
@@ -173,7 +173,7 @@ def test_without_an_html_body_the_html_part_is_the_escaped_text(app: Flask,
     with app.app_context():
         announcement_id = announcements.create("News", "a < b & <b>not bold</b>").id
     send(app, announcement_id)
-    html = parsed(outbox(app)[0]).get_body(preferencelist=("html",))
+    html = rendered(app, outbox(app)[0]).get_body(preferencelist=("html",))
     assert html is not None
     assert "a &lt; b &amp; &lt;b&gt;not bold&lt;/b&gt;" in html.get_content()
 
@@ -188,7 +188,7 @@ def test_preview_goes_to_one_person_and_is_not_the_real_send(app: Flask,
     assert row.recipients == ["carol@example.com"]
     assert row.subject == "[Preview] Spring news"
     assert (row.dedupe_key, row.announcement_id) == (None, None)
-    assert parsed(row)["List-Unsubscribe"] is not None
+    assert rendered(app, row)["List-Unsubscribe"] is not None
     result = send(app, announcement_id)
     assert (result.queued, result.already_queued) == (3, 0)
 

@@ -10,7 +10,7 @@ from flask import Flask
 
 from mailroom.models import User
 from mailroom.services import announcements
-from tests.support.announcements import outbox, parsed, user_named
+from tests.support.announcements import outbox, rendered, user_named
 
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 
@@ -27,7 +27,7 @@ def unsubscribe_path(app: Flask) -> str:
         announcement = announcements.create("News", "Hello.")
         announcements.send(announcement.id)
     [row] = outbox(app)
-    link = parsed(row)["List-Unsubscribe"].strip()
+    link = rendered(app, row)["List-Unsubscribe"].strip()
     assert link.startswith("<https://mailroom.test/unsubscribe/")
     assert link.endswith(">")
     return urlsplit(link[1:-1]).path

@@ -13,7 +13,7 @@ from flask.testing import FlaskCliRunner
 from mailroom.extensions import db
 from mailroom.models import Announcement
 from mailroom.services import announcements
-from tests.support.announcements import add_users, outbox, parsed
+from tests.support.announcements import add_users, outbox, rendered
 from tests.support.smtp import SMTPServer
 
 
@@ -63,7 +63,7 @@ def test_the_command_fans_out_with_a_summary(app: Flask, runner: FlaskCliRunner,
         "1 user(s) skipped (unconfirmed or unsubscribed)")
     rows = outbox(app)
     assert len(rows) == 3
-    message = parsed(rows[0])
+    message = rendered(app, rows[0])
     html = message.get_body(preferencelist=("html",))
     assert html is not None
     assert "Our <strong>spring</strong> release &lt;i&gt;is out&lt;/i&gt;." in html.get_content()
@@ -78,7 +78,7 @@ def test_an_html_file_is_used_as_it_is(app: Flask, runner: FlaskCliRunner,
     code, output = broadcast(runner, "--subject", "Spring release", "--text", str(files["text"]),
                              "--html", str(files["html"]))
     assert code == 0, output
-    html = parsed(outbox(app)[0]).get_body(preferencelist=("html",))
+    html = rendered(app, outbox(app)[0]).get_body(preferencelist=("html",))
     assert html is not None
     assert '<p style="color: green">Our <i>spring</i> release.</p>' in html.get_content()
 

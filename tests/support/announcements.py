@@ -9,6 +9,8 @@ from flask import Flask
 from sqlalchemy import insert, select
 
 from mailroom.extensions import db
+from mailroom.mail import deferred
+from mailroom.mail.claims import Claimed
 from mailroom.models import OutboxMessage, User
 from mailroom.models.user import new_unsubscribe_token
 from mailroom.services.passwords import hash_password
@@ -43,6 +45,28 @@ def outbox(app: Flask) -> list[OutboxMessage]:
 def parsed(row: OutboxMessage) -> EmailMessage:
     """The stored bytes of an outbox row as a parsed message."""
     message = message_from_bytes(row.raw, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def claimed(row: OutboxMessage) -> Claimed:
+    """What a worker holds of ``row`` once it has claimed it."""
+    return Claimed(*(getattr(row, name) for name in Claimed.__dataclass_fields__))
+
+
+def wire_bytes(app: Flask, row: OutboxMessage) -> bytes:
+    """The bytes the worker sends for ``row``: stored, or (an announcement copy) rendered now."""
+    if row.raw:
+        return bytes(row.raw)
+    with app.app_context():
+        built = deferred.materialize(claimed(row), "tests")
+        assert built is not None
+        return built.raw
+
+
+def rendered(app: Flask, row: OutboxMessage) -> EmailMessage:
+    """The message the worker sends for ``row``, parsed."""
+    message = message_from_bytes(wire_bytes(app, row), policy=policy.default)
     assert isinstance(message, EmailMessage)
     return message
 

@@ -82,6 +82,9 @@ def retry(identifier: str) -> OutboxMessage:
         raise RetryRefused(f"message {row.id} was already sent at {row.sent_at:%Y-%m-%d %H:%M:%S}")
     if row.status == SENDING:
         raise RetryRefused(f"message {row.id} is being delivered by {row.claimed_by} right now")
+    if row.purged_at is not None:
+        raise RetryRefused(f"message {row.id} has no body any more: it was dropped after the "
+                           f"retention period, at {row.purged_at:%Y-%m-%d %H:%M:%S}")
     if row.status == FAILED:
         row.attempts = 0
         row.failed_at = None
@@ -92,9 +95,9 @@ def retry(identifier: str) -> OutboxMessage:
 
 
 def retry_all_failed() -> int:
-    """Put every failed message back in the queue, due now; return how many."""
+    """Put every failed message that still has its body back in the queue, due now; how many."""
     result = db.session.execute(
-        update(OutboxMessage).where(OutboxMessage.status == FAILED)
+        update(OutboxMessage).where(OutboxMessage.status == FAILED, OutboxMessage.purged_at.is_(None))
         .values(status=QUEUED, attempts=0, failed_at=None, next_attempt_at=now())
     )
     db.session.commit()

@@ -130,16 +130,22 @@ def envelope_recipients(message: Message) -> list[str]:
     return list(seen.values())
 
 
+def finished_bytes(message: Message) -> bytes:
+    """The message as it goes on the wire, after the header checks (the same bytes every time)."""
+    check_message(message)
+    return render_mime(message).as_bytes()
+
+
 def outbox_row(message: Message, *, template: str | None = None, kind: str = TRANSACTIONAL,
                dedupe_key: str | None = None, announcement_id: int | None = None) -> OutboxMessage:
     """A new outbox row holding the finished bytes and envelope of ``message`` (not yet added)."""
-    check_message(message)
+    raw = finished_bytes(message)
     moment = now()
     return OutboxMessage(
         message_id=message.msgId, kind=kind, priority=PRIORITY[kind],
         status=OutboxStatus.QUEUED.value, template=template, subject=message.subject or "",
         sender=bare_address(message.sender), recipients=envelope_recipients(message),
-        raw=render_mime(message).as_bytes(), attempts=0,
+        raw=raw, attempts=0,
         max_attempts=current_app.config["OUTBOX_MAX_ATTEMPTS"], next_attempt_at=moment,
         created_at=moment, dedupe_key=dedupe_key, announcement_id=announcement_id, meta={},
     )

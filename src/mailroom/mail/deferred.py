@@ -5,41 +5,70 @@ must not tell whether an address has an account) queues a row naming a builder a
 address, nothing else: no look-up, no token, no rendering in the request. The worker calls the
 builder once, in one transaction that stores the finished message (so retries resend the same
 bytes and Message-ID) or marks the row skipped when there is nothing to send.
+
+A builder registered with ``each_attempt=True`` is never stored: the worker renders the message
+again on every attempt from the row's parameters, with the row's Message-ID, the Date fixed when
+the row was queued and MIME boundaries derived from the Message-ID, so every attempt sends the
+same bytes. That is how an announcement is stored once: each copy's row keeps only what is
+personal, queued in bulk with ``defer_many``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from email.utils import make_msgid
 from typing import Any
 
 from flask import current_app
 from flask_mail import Message
-from sqlalchemy import update
+from sqlalchemy import insert, update
 
 from mailroom.extensions import db
 from mailroom.mail.claims import Claimed
-from mailroom.mail.compose import message_id_domain, outbox_row
+from mailroom.mail.compose import finished_bytes, message_id_domain, outbox_row
+from mailroom.mail.mime import bare_address
 from mailroom.models.outbox import PRIORITY, TRANSACTIONAL, OutboxMessage, OutboxStatus
 from mailroom.state import now
 
 Builder = Callable[[str, Mapping[str, Any]], Message | None]
+Params = Mapping[str, str | int]
 _BUILDERS: dict[str, Builder] = {}
+# The builders whose messages are rendered on every attempt instead of stored.
+_EACH_ATTEMPT: set[str] = set()
 
 
 class UnknownBuilder(LookupError):
     """A deferred row names a builder this process does not have."""
 
 
+@dataclass(frozen=True)
+class Intent:
+    """One deferred email to queue in bulk: to whom, the builder's parameters, an optional dedupe key."""
+
+    to: str
+    params: Params
+    dedupe_key: str | None = None
+
+
+def register(name: str, function: Builder, *, each_attempt: bool = False) -> None:
+    """Make ``function`` the builder called ``name``; ``each_attempt`` renders it at every attempt
+    (it must then be deterministic and read-only) instead of storing its first result."""
+    _BUILDERS[name] = function
+    if each_attempt:
+        _EACH_ATTEMPT.add(name)
+    else:
+        _EACH_ATTEMPT.discard(name)
+
+
 def builder(name: str) -> Callable[[Builder], Builder]:
     """Register a function that turns (address, params) into a Message, or None for nothing."""
 
-    def register(function: Builder) -> Builder:
-        _BUILDERS[name] = function
+    def decorate(function: Builder) -> Builder:
+        register(name, function)
         return function
 
-    return register
+    return decorate
 
 
 def defer(name: str, to: str, **params: str | int) -> OutboxMessage:
@@ -54,6 +83,30 @@ def defer(name: str, to: str, **params: str | int) -> OutboxMessage:
     )
     db.session.add(row)
     return row
+
+
+def defer_many(name: str, intents: Sequence[Intent], *, kind: str, subject: str, sender: str,
+               announcement_id: int | None = None) -> int:
+    """Queue one row per intent with a single INSERT (no rendering); the caller commits.
+
+    ``subject`` and ``sender`` are stored for the operator's views; the message's Date is fixed
+    now, so that every attempt renders the same bytes.
+    """
+    if not intents:
+        return 0
+    moment = now()
+    domain, attempts = message_id_domain(), current_app.config["OUTBOX_MAX_ATTEMPTS"]
+    shared = {"kind": kind, "priority": PRIORITY[kind], "status": OutboxStatus.QUEUED.value,
+              "template": name, "subject": subject, "sender": sender, "raw": b"", "attempts": 0,
+              "max_attempts": attempts, "next_attempt_at": moment, "created_at": moment,
+              "announcement_id": announcement_id}
+    stamp = int(moment.timestamp())
+    rows = [{**shared, "message_id": make_msgid(domain=domain), "recipients": [intent.to],
+             "dedupe_key": intent.dedupe_key,
+             "meta": {"deferred": name, "date": stamp, "params": dict(intent.params)}}
+            for intent in intents]
+    db.session.execute(insert(OutboxMessage), rows)
+    return len(rows)
 
 
 def _store(row: Claimed, worker_id: str, values: Mapping[str, Any]) -> bool:
@@ -75,8 +128,16 @@ def _build(row: Claimed) -> Message | None:
     return _BUILDERS[name](row.recipients[0], row.meta.get("params") or {})
 
 
+def render(row: Claimed, message: Message) -> Claimed:
+    """The row with the bytes of ``message`` as this row sends them: its Message-ID and its Date."""
+    message.msgId = row.message_id
+    message.date = float(row.meta["date"])
+    return replace(row, raw=finished_bytes(message), sender=bare_address(message.sender))
+
+
 def materialize(row: Claimed, worker_id: str) -> Claimed | None:
-    """Build and store a deferred row's message; None when it was skipped or is no longer ours."""
+    """Build a deferred row's message (and store it unless rendered at every attempt); None when
+    it was skipped or is no longer ours."""
     try:
         message = _build(row)
     except BaseException:
@@ -86,6 +147,9 @@ def materialize(row: Claimed, worker_id: str) -> Claimed | None:
         _store(row, worker_id, {"status": OutboxStatus.SKIPPED.value, "claimed_by": None,
                                 "claimed_until": None, "sent_at": now()})
         return None
+    if row.meta.get("deferred") in _EACH_ATTEMPT:
+        db.session.commit()
+        return render(row, message)
     message.msgId = row.message_id
     built = outbox_row(message, template=row.meta.get("deferred"))
     values = {"raw": built.raw, "subject": built.subject, "sender": built.sender,

@@ -10,6 +10,7 @@ bodies and attachments use the modern API, which picks quoted-printable or base6
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from datetime import UTC, datetime
@@ -215,14 +216,39 @@ def needs_utf8(message: Message) -> bool:
     return not all(bare_address(a).isascii() for a in everyone)
 
 
+def _leaf_texts(mime: EmailMessage) -> list[str]:
+    """The encoded payloads of every non-multipart part, where a boundary must not occur."""
+    return [str(part.get_payload()) for part in mime.walk() if not part.is_multipart()]
+
+
+def _boundary(seed: str, index: int, texts: list[str]) -> str:
+    """The first boundary derived from (seed, index) that occurs in none of ``texts``."""
+    salt = 0
+    while True:
+        digest = hashlib.sha256(f"{seed}\x00{index}\x00{salt}".encode()).hexdigest()[:32]
+        # "=_" never occurs in base64 or quoted-printable; only a 7-bit text part could hold it.
+        if not any(f"=_{digest}" in text for text in texts):
+            return f"=_{digest}"
+        salt += 1
+
+
+def stable_boundaries(mime: EmailMessage, seed: str) -> None:
+    """Give every multipart part a boundary derived from ``seed`` (the Message-ID), so that
+    rendering the same message again gives the same bytes."""
+    texts = [str(part.get_payload()) for part in mime.walk() if not part.is_multipart()]
+    for index, part in enumerate(p for p in mime.walk() if p.is_multipart()):
+        part.set_boundary(_boundary(seed, index, texts))
+
+
 def render_mime(message: Message) -> EmailMessage:
-    """The whole message: headers, bodies and attachments."""
+    """The whole message: headers, bodies and attachments, with boundaries from its Message-ID."""
     mime = EmailMessage(policy=UTF8_POLICY if needs_utf8(message) else POLICY)
     _headers(mime, message)
     _bodies(mime, message)
     ascii_only = bool(current_app.extensions["mail"].ascii_attachments)
     for item in message.attachments:
         _attach(mime, item, ascii_only)
+    stable_boundaries(mime, str(message.msgId))
     return mime
 
 

@@ -27,7 +27,7 @@ from sqlalchemy import Connection
 
 from mailroom.domain.backoff import RetryPolicy
 from mailroom.extensions import db
-from mailroom.mail import claims, deferred
+from mailroom.mail import claims, deferred, retention
 from mailroom.mail.claims import Claimed, due_condition
 from mailroom.mail.recorder import Outcome, OutcomeWriter
 from mailroom.mail.transport import (
@@ -282,6 +282,7 @@ class Worker:
                 with self.app.app_context():
                     log.exception("delivery loop error; retrying")
                 handled = 0
+            retention.purge_if_due(self.app)
             if handled and report is not None:
                 report(handled, self.stats - before)
             if handled == 0:

@@ -33,7 +33,9 @@ class OutboxMessage(db.Model):  # type: ignore[name-defined]
     """One email: its rendered bytes, envelope, and delivery state."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "priority", "next_attempt_at"),)
+    __table_args__ = (Index("ix_outbox_due", "status", "priority", "next_attempt_at"),
+                      # What the retention purge walks: rows not yet purged, oldest first.
+                      Index("ix_outbox_retention", "purged_at", "sent_at"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     message_id: Mapped[str] = mapped_column(String(255), unique=True)
@@ -59,6 +61,8 @@ class OutboxMessage(db.Model):  # type: ignore[name-defined]
         BigId, ForeignKey("announcements.id", ondelete="SET NULL"), index=True
     )
     meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # When retention dropped the body (raw bytes, a deferred row's parameters); metadata stays.
+    purged_at: Mapped[datetime | None]
 
     def __repr__(self) -> str:
         return f"<OutboxMessage {self.id} {self.status} {self.template}>"

@@ -6,9 +6,10 @@ import hmac
 import logging
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from flask import Flask, current_app
 from flask_mail import Message
@@ -19,7 +20,9 @@ from sqlalchemy.exc import IntegrityError
 from mailroom.domain.errors import DomainError, HeaderInjection, TokenInvalid
 from mailroom.domain.headers import check_header_value
 from mailroom.extensions import db
-from mailroom.mail.compose import Attachment, Envelope, compose, queue
+from mailroom.mail import deferred
+from mailroom.mail.compose import Attachment, Envelope, check_envelope, compose, queue
+from mailroom.mail.mime import bare_address
 from mailroom.models import Announcement, AnnouncementAttachment, OutboxMessage, User
 from mailroom.models.outbox import BULK
 from mailroom.state import now, state
@@ -29,11 +32,14 @@ log = logging.getLogger(__name__)
 
 TEMPLATE = "announcement"
 FAN_OUTS = "announcement_fan_outs"
-BATCH_SIZE = 500
+CONTENTS = "announcement_contents"
+# Announcements whose content a worker process keeps in memory (they never change once stored).
+CONTENTS_KEPT = 8
+BATCH_SIZE = 1000
 SUBJECT_MAX = 200
 BODY_MAX = 100_000
 MAX_ATTACHMENTS = 10
-# Every recipient's outbox row carries its own copy of the files: keep them small.
+# Files are stored once per announcement, but each delivery still carries them: keep them small.
 MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
 # What new_unsubscribe_token makes (URL-safe base64), bounded by the column's width.
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -83,6 +89,17 @@ class Summary:
     counts: dict[str, int]
     text: str
     html: str | None
+
+
+@dataclass(frozen=True)
+class Content:
+    """What every copy of an announcement shares, read once from the database."""
+
+    id: int
+    subject: str
+    text_body: str
+    html_body: str | None
+    files: tuple[Attachment, ...]
 
 
 ProgressCallback = Callable[[int], None]
@@ -176,18 +193,58 @@ def files_of(announcement: Announcement) -> list[Attachment]:
     return [Attachment(a.filename, a.content_type, a.data) for a in announcement.attachments]
 
 
-def personalised(announcement: Announcement, files: Sequence[Attachment], recipient: Recipient,
-                 subject_prefix: str = "") -> Message:
-    """One recipient's copy: their name, their address, their own one-click unsubscribe link."""
-    link = external_url("unsubscribe.confirm", token=recipient.unsubscribe_token)
+def content_of(announcement: Announcement, *, with_files: bool = True) -> Content:
+    """The shared part of every copy of ``announcement``."""
+    files = tuple(files_of(announcement)) if with_files else ()
+    return Content(announcement.id, announcement.subject, announcement.text_body,
+                   announcement.html_body, files)
+
+
+def _envelope(content: Content, recipient: Recipient, link: str, subject_prefix: str) -> Envelope:
+    """To whom, about what, with the bulk headers and the files."""
     headers = {"List-Unsubscribe": f"<{link}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
                "Precedence": "bulk"}
-    envelope = Envelope(subject=subject_prefix + announcement.subject,
-                        recipients=[(recipient.username, recipient.email)], attachments=files,
-                        extra_headers=headers)
-    return compose(TEMPLATE, envelope, subject=announcement.subject, username=recipient.username,
-                   email=recipient.email, text_body=announcement.text_body,
-                   html_body=announcement.html_body, unsubscribe_url=link)
+    return Envelope(subject=subject_prefix + content.subject,
+                    recipients=[(recipient.username, recipient.email)], attachments=content.files,
+                    extra_headers=headers)
+
+
+def personalised(content: Content, recipient: Recipient, subject_prefix: str = "") -> Message:
+    """One recipient's copy: their name, their address, their own one-click unsubscribe link."""
+    link = external_url("unsubscribe.confirm", token=recipient.unsubscribe_token)
+    return compose(TEMPLATE, _envelope(content, recipient, link, subject_prefix),
+                   subject=content.subject, username=recipient.username, email=recipient.email,
+                   text_body=content.text_body, html_body=content.html_body, unsubscribe_url=link)
+
+
+def _cached_content(announcement_id: int) -> Content | None:
+    """The announcement's content, read from the database once per process (it never changes)."""
+    kept: dict[int, Content] = state().services.setdefault(CONTENTS, {})
+    found = kept.get(announcement_id)
+    if found is None:
+        announcement = db.session.get(Announcement, announcement_id)
+        if announcement is None:
+            return None
+        found = content_of(announcement)
+        while len(kept) >= CONTENTS_KEPT:
+            kept.pop(next(iter(kept)))
+        kept[announcement_id] = found
+    return found
+
+
+def build_copy(address: str, params: Mapping[str, Any]) -> Message | None:
+    """In the worker, at every attempt: one recipient's copy from what its outbox row keeps
+    (name, unsubscribe token) and the announcement stored once; None when the announcement is gone."""
+    content = _cached_content(int(params["announcement"]))
+    if content is None:
+        return None
+    recipient = Recipient(int(params["user"]), str(params["name"]), address, str(params["token"]))
+    return personalised(content, recipient)
+
+
+def register_builders() -> None:
+    """Let the worker render announcement copies (called by the application factory)."""
+    deferred.register(TEMPLATE, build_copy, each_attempt=True)
 
 
 def as_recipient(user: User) -> Recipient:
@@ -198,7 +255,7 @@ def as_recipient(user: User) -> Recipient:
 def preview(announcement_id: int, user: User) -> OutboxMessage:
     """Queue one copy to ``user`` alone, marked as a preview; it never counts as the real send."""
     announcement = get(announcement_id)
-    message = personalised(announcement, files_of(announcement), as_recipient(user), "[Preview] ")
+    message = personalised(content_of(announcement), as_recipient(user), "[Preview] ")
     row = queue(message, template=TEMPLATE, kind=BULK)
     row.meta = {"preview_of": announcement.id}
     db.session.commit()
@@ -208,7 +265,7 @@ def preview(announcement_id: int, user: User) -> OutboxMessage:
 def summary(announcement_id: int, reader: User) -> Summary:
     """The announcement, its parts as ``reader`` would receive them, and its delivery counts."""
     announcement = get(announcement_id)
-    message = personalised(announcement, (), as_recipient(reader))
+    message = personalised(content_of(announcement, with_files=False), as_recipient(reader))
     counts = delivery_counts([announcement.id])[announcement.id]
     return Summary(announcement, count_recipients(), counts, message.body or "", message.html)
 
@@ -233,35 +290,40 @@ def _pending(announcement_id: int, batch: Sequence[Recipient]) -> list[Recipient
     return [r for r in batch if dedupe_key(announcement_id, r.id) not in existing]
 
 
-def _copy_for(announcement: Announcement, files: Sequence[Attachment],
-              recipient: Recipient) -> Message | None:
-    """The recipient's copy, or None (logged) when their stored address cannot be written to."""
+def _usable(content: Content, recipient: Recipient) -> bool:
+    """Whether the recipient's stored name and address can be written into a copy (logged if not)."""
+    link = external_url("unsubscribe.confirm", token=recipient.unsubscribe_token)
     try:
-        return personalised(announcement, files, recipient)
+        check_envelope(_envelope(content, recipient, link, ""))
     except (DomainError, ValueError) as error:
-        log.warning("announcement %s: skipping user %s: %s", announcement.id, recipient.id, error)
-        return None
+        log.warning("announcement %s: skipping user %s: %s", content.id, recipient.id, error)
+        return False
+    return True
 
 
-def _queue_batch(announcement: Announcement, files: Sequence[Attachment],
-                 batch: Sequence[Recipient], retried: bool = False) -> tuple[int, int]:
-    """Queue the copies a batch still lacks, in one transaction; return (queued, unusable)."""
-    aid = announcement.id
-    copies = [(r, _copy_for(announcement, files, r)) for r in _pending(aid, batch)]
-    for recipient, message in copies:
-        if message is not None:
-            queue(message, template=TEMPLATE, kind=BULK, dedupe_key=dedupe_key(aid, recipient.id),
-                  announcement_id=aid)
+def _intent(content: Content, recipient: Recipient) -> deferred.Intent:
+    """The outbox row of one copy: only what is personal; the worker renders the rest."""
+    params: dict[str, str | int] = {"announcement": content.id, "user": recipient.id,
+                                    "name": recipient.username, "token": recipient.unsubscribe_token}
+    return deferred.Intent(recipient.email, params, dedupe_key(content.id, recipient.id))
+
+
+def _queue_batch(content: Content, batch: Sequence[Recipient], retried: bool = False) -> tuple[int, int]:
+    """Queue the copies a batch still lacks with one INSERT, in one transaction; (queued, unusable)."""
+    pending = _pending(content.id, batch)
+    intents = [_intent(content, r) for r in pending if _usable(content, r)]
+    sender = bare_address(current_app.config["MAIL_DEFAULT_SENDER"])
     try:
+        deferred.defer_many(TEMPLATE, intents, kind=BULK, subject=content.subject, sender=sender,
+                            announcement_id=content.id)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
         if retried:
             raise
         # Another run of the same announcement queued some of these first: keep theirs.
-        return _queue_batch(announcement, files, batch, retried=True)
-    unusable = sum(1 for _, message in copies if message is None)
-    return len(copies) - unusable, unusable
+        return _queue_batch(content, batch, retried=True)
+    return len(intents), len(pending) - len(intents)
 
 
 def _start(announcement: Announcement) -> None:
@@ -285,11 +347,11 @@ def send(announcement_id: int, *, batch_size: int = BATCH_SIZE,
          progress: ProgressCallback | None = None) -> FanOut:
     """Queue one personalised copy per eligible user, in batches; safe to run again after a crash."""
     announcement = get(announcement_id)
-    files = files_of(announcement)
+    content = content_of(announcement, with_files=False)
     _start(announcement)
     queued = unusable = seen = last_id = 0
     while batch := _recipients_after(last_id, batch_size):
-        done, skipped = _queue_batch(announcement, files, batch)
+        done, skipped = _queue_batch(content, batch)
         queued, unusable, seen = queued + done, unusable + skipped, seen + len(batch)
         last_id = batch[-1].id
         if progress is not None:

@@ -122,7 +122,8 @@ def overview(hours: int = 3) -> Overview:
 
 def retry_failed(ids: Sequence[int] | None = None) -> int:
     """Queue failed messages again with a fresh set of attempts (all of them, or those ``ids``)."""
-    condition = OutboxMessage.status == OutboxStatus.FAILED.value
+    # A failed message whose body was dropped after the retention period cannot be sent again.
+    condition = (OutboxMessage.status == OutboxStatus.FAILED.value) & OutboxMessage.purged_at.is_(None)
     if ids is not None:
         condition = condition & OutboxMessage.id.in_(list(ids))
     result = db.session.execute(
