@@ -15,7 +15,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from mailroom.domain.clock import FrozenClock
 from mailroom.extensions import db
-from mailroom.mail.compose import Envelope, build_message, queue
+from mailroom.mail.compose import Attachment, Envelope, build_message, queue
 from mailroom.models import Announcement, User
 from mailroom.services import announcements
 from tests.conftest import START, csrf_token
@@ -193,6 +193,30 @@ def test_send_fans_out_in_the_background_and_the_page_counts_the_copies(
     listing = client.get("/admin/").get_data(as_text=True)
     assert "Spring news" in listing
     assert ">queued<" in listing
+
+
+def test_after_delivery_and_purge_the_pages_still_show_the_announcement(
+        app: Flask, client: FlaskClient, admin: User, smtp: SMTPServer, clock: FrozenClock,
+        runner: FlaskCliRunner, deliver: Callable[[], int]) -> None:
+    add_users(app, 3)
+    with app.app_context():
+        announcement_id = announcements.create("Spring news", "Things are growing.", attachments=[
+            Attachment("plan.pdf", "application/pdf", b"%PDF" * 100)]).id
+    smtp.refuse_recipient("user2@example.com")
+    post(client, f"/admin/announcements/{announcement_id}/send")
+    finish_fan_out(app, announcement_id)
+    assert deliver() == 4
+    clock.advance(minutes=1)
+    assert "bodies of 4 message(s)" in runner.invoke(args=["mail", "purge", "--days", "0"]).output
+    page = client.get(f"/admin/announcements/{announcement_id}").get_data(as_text=True)
+    assert re.search(r'id="count-sent">3<', page)
+    assert re.search(r'id="count-failed">1<', page)
+    assert "plan.pdf" in page
+    assert "400 bytes" in page
+    assert "Hello root," in page
+    dashboard = client.get("/admin/dashboard").get_data(as_text=True)
+    assert "Spring news" in dashboard
+    assert "user2@example.com" in dashboard
 
 
 # --- dashboard -------------------------------------------------------------------------------

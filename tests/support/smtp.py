@@ -54,6 +54,8 @@ class Recorder:
     """The aiosmtpd handler: records messages, and replays scripted replies first."""
 
     received: list[Received] = field(default_factory=list)
+    # Messages answered with a scripted DATA reply (e.g. 451) instead of being accepted.
+    rejected: list[Received] = field(default_factory=list)
     data_replies: list[str] = field(default_factory=list)
     rcpt_replies: dict[str, str] = field(default_factory=dict)
     connections: int = 0
@@ -76,12 +78,13 @@ class Recorder:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         """Answer with the next scripted reply, or record the message and accept it."""
         with self.condition:
+            arrived = Received(mail_from=envelope.mail_from, rcpt_tos=list(envelope.rcpt_tos),
+                               data=bytes(envelope.original_content or envelope.content),
+                               connection=getattr(session, "mailroom_connection", 0))
             if self.data_replies:
+                self.rejected.append(arrived)
                 return self.data_replies.pop(0)
-            self.received.append(Received(
-                mail_from=envelope.mail_from, rcpt_tos=list(envelope.rcpt_tos),
-                data=bytes(envelope.original_content or envelope.content),
-                connection=getattr(session, "mailroom_connection", 0)))
+            self.received.append(arrived)
             holding = self.hold_after is not None and len(self.received) > self.hold_after
             self.held += holding
             self.condition.notify_all()
@@ -178,6 +181,12 @@ class SMTPServer:
         """Everything received so far."""
         with self.recorder.condition:
             return list(self.recorder.received)
+
+    @property
+    def rejected(self) -> list[Received]:
+        """The messages answered with a scripted failure, as they were sent."""
+        with self.recorder.condition:
+            return list(self.recorder.rejected)
 
     @property
     def connections(self) -> int:

@@ -15,6 +15,7 @@ from mailroom.mail.mime import (
     attachment_name,
     bare_address,
     content_type_parts,
+    derived_boundary,
     display_name,
     envelope_form,
     header_address_spec,
@@ -153,3 +154,13 @@ def test_attachment_names_are_rfc2231_unless_plain_ascii() -> None:
     assert attachment_name("résumé.pdf", ascii_only=False) == ("utf-8", "", "résumé.pdf")
     assert attachment_name("=?utf-8?q?x?=.txt", ascii_only=False) == ("utf-8", "", "=?utf-8?q?x?=.txt")
     assert attachment_name("résumé  final.pdf", ascii_only=True) == "resume final.pdf"
+
+
+def test_a_derived_boundary_is_stable_and_avoids_the_parts_text() -> None:
+    first = derived_boundary("<a@mailroom.test>", 0, [])
+    assert first == derived_boundary("<a@mailroom.test>", 0, ["unrelated text"])
+    assert first != derived_boundary("<b@mailroom.test>", 0, [])
+    assert first != derived_boundary("<a@mailroom.test>", 1, [])
+    avoided = derived_boundary("<a@mailroom.test>", 0, [f"a line\r\n--{first}\r\n"])
+    assert avoided != first
+    assert avoided == derived_boundary("<a@mailroom.test>", 0, [f"--{first}--"])

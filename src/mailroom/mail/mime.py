@@ -216,12 +216,7 @@ def needs_utf8(message: Message) -> bool:
     return not all(bare_address(a).isascii() for a in everyone)
 
 
-def _leaf_texts(mime: EmailMessage) -> list[str]:
-    """The encoded payloads of every non-multipart part, where a boundary must not occur."""
-    return [str(part.get_payload()) for part in mime.walk() if not part.is_multipart()]
-
-
-def _boundary(seed: str, index: int, texts: list[str]) -> str:
+def derived_boundary(seed: str, index: int, texts: list[str]) -> str:
     """The first boundary derived from (seed, index) that occurs in none of ``texts``."""
     salt = 0
     while True:
@@ -237,7 +232,7 @@ def stable_boundaries(mime: EmailMessage, seed: str) -> None:
     rendering the same message again gives the same bytes."""
     texts = [str(part.get_payload()) for part in mime.walk() if not part.is_multipart()]
     for index, part in enumerate(p for p in mime.walk() if p.is_multipart()):
-        part.set_boundary(_boundary(seed, index, texts))
+        part.set_boundary(derived_boundary(seed, index, texts))
 
 
 def render_mime(message: Message) -> EmailMessage:

@@ -1,0 +1,121 @@
+"""Announcements stored once: each copy's row keeps only what is personal, the worker renders it
+at delivery, and every attempt sends the same bytes."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from mailroom.domain.clock import FrozenClock
+from mailroom.extensions import db
+from mailroom.mail.compose import Attachment
+from mailroom.models import Announcement, AnnouncementAttachment
+from mailroom.services import announcements
+from tests.support.announcements import add_users, outbox, user_named, wire_bytes
+from tests.support.smtp import Received, SMTPServer
+
+BLOB = os.urandom(200_000)
+FILES = [Attachment("report.pdf", "application/pdf", BLOB),
+         Attachment("notes.txt", "text/plain", "Prices: 5 €\n".encode())]
+
+
+def fan_out(app: Flask, files: list[Attachment] = FILES) -> int:
+    """Store an announcement with ``files`` and queue its copies; its id."""
+    with app.app_context():
+        announcement = announcements.create("Quarterly report", "Please find the report attached.",
+                                            markdown="The **report** is attached.", attachments=files)
+        announcements.send(announcement.id)
+        return int(announcement.id)
+
+
+def to(address: str) -> Callable[[Received], bool]:
+    """Messages received for ``address``."""
+    return lambda m: m.rcpt_tos == [address]
+
+
+def test_copies_keep_only_what_is_personal_and_the_files_are_stored_once(app: Flask) -> None:
+    add_users(app, 3)
+    announcement_id = fan_out(app)
+    rows = outbox(app)
+    assert len(rows) == 3
+    for row in rows:
+        assert (row.raw, row.template, row.kind) == (b"", "announcement", "bulk")
+        assert row.subject == "Quarterly report"
+        assert row.meta["params"]["announcement"] == announcement_id
+        assert len(json.dumps(row.meta)) < 200
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(AnnouncementAttachment)) == 2
+    # The same row rendered twice, later, gives the same bytes: nothing random, nothing "now".
+    first = wire_bytes(app, rows[0])
+    assert BLOB[:57] not in first  # the file travels base64-encoded
+    assert wire_bytes(app, rows[0]) == first
+    assert wire_bytes(app, rows[1]) != first
+
+
+def test_a_copy_sent_again_after_451_is_byte_identical(app: Flask, smtp: SMTPServer, clock: FrozenClock,
+                                                       deliver: Callable[[], int]) -> None:
+    add_users(app, 2, "reader")
+    fan_out(app)
+    smtp.fail_data("451 4.3.0 Please try again later")
+    assert deliver() == 2
+    [refused] = smtp.rejected
+    assert len(smtp.messages) == 1
+    clock.advance(hours=2)
+    assert deliver() == 1
+    [again] = smtp.find(to(refused.rcpt_tos[0]))
+    assert again.data == refused.data
+    assert again.message["Message-ID"] == refused.message["Message-ID"]
+    assert all(row.status == "sent" and row.raw == b"" for row in outbox(app))
+
+
+def test_each_reader_gets_their_own_greeting_and_unsubscribe_link_and_the_files_intact(
+        app: Flask, smtp: SMTPServer, deliver: Callable[[], int]) -> None:
+    add_users(app, 2, "reader")
+    fan_out(app)
+    deliver()
+    assert len(smtp.wait_for(2)) == 2
+    for name in ("reader0", "reader1"):
+        [received] = smtp.find(to(f"{name}@example.com"))
+        link = f"https://mailroom.test/unsubscribe/{user_named(app, name).unsubscribe_token}"
+        message = received.message
+        assert message["To"] == f"{name} <{name}@example.com>"
+        assert message["List-Unsubscribe"].strip() == f"<{link}>"
+        assert f"Hello {name}," in received.text()
+        assert link in received.html()
+        assert "<strong>report</strong>" in received.html()
+        parts = list(message.iter_attachments())
+        assert [p.get_filename() for p in parts] == ["report.pdf", "notes.txt"]
+        assert [p.get_payload(decode=True) for p in parts] == [BLOB, "Prices: 5 €\n".encode()]
+
+
+def test_copies_of_an_announcement_deleted_before_delivery_are_skipped(
+        app: Flask, smtp: SMTPServer, deliver: Callable[[], int]) -> None:
+    add_users(app, 2)
+    announcement_id = fan_out(app, [])
+    with app.app_context():
+        db.session.delete(db.session.get(Announcement, announcement_id))
+        db.session.commit()
+    assert deliver() == 2
+    assert smtp.messages == []
+    assert [row.status for row in outbox(app)] == ["skipped", "skipped"]
+
+
+@pytest.mark.parametrize("app_config", [{"OUTBOX_BATCH_SIZE": 3}])
+def test_a_re_run_queues_only_the_missing_copies_in_bulk(app: Flask, smtp: SMTPServer,
+                                                        deliver: Callable[[], int]) -> None:
+    add_users(app, 4)
+    with app.app_context():
+        announcement_id = announcements.create("News", "Hello.").id
+        first = announcements.send(announcement_id, batch_size=3)
+    add_users(app, 2, "late")
+    with app.app_context():
+        second = announcements.send(announcement_id, batch_size=3)
+    assert (first.queued, second.queued, second.already_queued) == (4, 2, 4)
+    assert deliver() == 6
+    assert sorted(m.rcpt_tos[0] for m in smtp.wait_for(6)) == sorted(
+        [f"user{i}@example.com" for i in range(4)] + ["late0@example.com", "late1@example.com"])
