@@ -13,10 +13,11 @@ from sqlalchemy import func, select
 
 from mailroom.domain.clock import FrozenClock
 from mailroom.extensions import db
-from mailroom.mail.compose import Attachment
+from mailroom.mail.compose import Attachment, Envelope, build_message
+from mailroom.mail.mime import SPLICE_FROM, render_mime, wire_bytes
 from mailroom.models import Announcement, AnnouncementAttachment
 from mailroom.services import announcements
-from tests.support.announcements import add_users, outbox, user_named, wire_bytes
+from tests.support.announcements import add_users, bytes_sent, outbox, user_named
 from tests.support.smtp import Received, SMTPServer
 
 BLOB = os.urandom(200_000)
@@ -51,10 +52,10 @@ def test_copies_keep_only_what_is_personal_and_the_files_are_stored_once(app: Fl
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(AnnouncementAttachment)) == 2
     # The same row rendered twice, later, gives the same bytes: nothing random, nothing "now".
-    first = wire_bytes(app, rows[0])
+    first = bytes_sent(app, rows[0])
     assert BLOB[:57] not in first  # the file travels base64-encoded
-    assert wire_bytes(app, rows[0]) == first
-    assert wire_bytes(app, rows[1]) != first
+    assert bytes_sent(app, rows[0]) == first
+    assert bytes_sent(app, rows[1]) != first
 
 
 def test_a_copy_sent_again_after_451_is_byte_identical(app: Flask, smtp: SMTPServer, clock: FrozenClock,
@@ -119,3 +120,27 @@ def test_a_re_run_queues_only_the_missing_copies_in_bulk(app: Flask, smtp: SMTPS
     assert deliver() == 6
     assert sorted(m.rcpt_tos[0] for m in smtp.wait_for(6)) == sorted(
         [f"user{i}@example.com" for i in range(4)] + ["late0@example.com", "late1@example.com"])
+
+
+def test_a_run_that_wrongly_thinks_it_is_first_still_queues_no_second_copy(
+        app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    add_users(app, 5)
+    with app.app_context():
+        announcement_id = announcements.create("News", "Hello.").id
+        assert announcements.send(announcement_id, batch_size=2).queued == 5
+        # As if a second run had looked before the first one committed anything.
+        monkeypatch.setattr(announcements, "_copies_exist", lambda _: False)
+        again = announcements.send(announcement_id, batch_size=2)
+    assert (again.queued, again.already_queued) == (0, 5)
+    assert len(outbox(app)) == 5
+
+
+@pytest.mark.parametrize("size", [0, 57, SPLICE_FROM - 1, SPLICE_FROM, SPLICE_FROM + 1, 300_001])
+def test_large_files_spliced_in_give_the_bytes_the_email_package_gives(app: Flask, size: int) -> None:
+    data = os.urandom(size)
+    envelope = Envelope(subject="Files", recipients=["a@example.com"], attachments=[
+        Attachment("a.bin", "application/octet-stream", data), Attachment("b.txt", "text/plain", data)])
+    with app.app_context():
+        message = build_message(envelope, "Text.", "<p>HTML.</p>")
+        assert wire_bytes(message) == render_mime(message).as_bytes()
+        assert wire_bytes(message) == wire_bytes(message)

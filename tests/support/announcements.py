@@ -42,19 +42,12 @@ def outbox(app: Flask) -> list[OutboxMessage]:
         return rows
 
 
-def parsed(row: OutboxMessage) -> EmailMessage:
-    """The stored bytes of an outbox row as a parsed message."""
-    message = message_from_bytes(row.raw, policy=policy.default)
-    assert isinstance(message, EmailMessage)
-    return message
-
-
 def claimed(row: OutboxMessage) -> Claimed:
     """What a worker holds of ``row`` once it has claimed it."""
     return Claimed(*(getattr(row, name) for name in Claimed.__dataclass_fields__))
 
 
-def wire_bytes(app: Flask, row: OutboxMessage) -> bytes:
+def bytes_sent(app: Flask, row: OutboxMessage) -> bytes:
     """The bytes the worker sends for ``row``: stored, or (an announcement copy) rendered now."""
     if row.raw:
         return bytes(row.raw)
@@ -66,7 +59,7 @@ def wire_bytes(app: Flask, row: OutboxMessage) -> bytes:
 
 def rendered(app: Flask, row: OutboxMessage) -> EmailMessage:
     """The message the worker sends for ``row``, parsed."""
-    message = message_from_bytes(wire_bytes(app, row), policy=policy.default)
+    message = message_from_bytes(bytes_sent(app, row), policy=policy.default)
     assert isinstance(message, EmailMessage)
     return message
 

@@ -12,7 +12,7 @@ from flask_mail import Message
 
 from mailroom.domain.headers import check_header_name, check_header_value
 from mailroom.extensions import db
-from mailroom.mail.mime import MailroomMessage, bare_address, render_mime, split_address
+from mailroom.mail.mime import MailroomMessage, bare_address, split_address, wire_bytes
 from mailroom.models.outbox import PRIORITY, TRANSACTIONAL, OutboxMessage, OutboxStatus
 from mailroom.state import now
 
@@ -133,7 +133,7 @@ def envelope_recipients(message: Message) -> list[str]:
 def finished_bytes(message: Message) -> bytes:
     """The message as it goes on the wire, after the header checks (the same bytes every time)."""
     check_message(message)
-    return render_mime(message).as_bytes()
+    return wire_bytes(message)
 
 
 def outbox_row(message: Message, *, template: str | None = None, kind: str = TRANSACTIONAL,

@@ -15,14 +15,17 @@ personal, queued in bulk with ``defer_many``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from email.utils import make_msgid
 from typing import Any
 
 from flask import current_app
 from flask_mail import Message
 from sqlalchemy import insert, update
+from sqlalchemy.exc import IntegrityError
 
 from mailroom.extensions import db
 from mailroom.mail.claims import Claimed
@@ -105,8 +108,36 @@ def defer_many(name: str, intents: Sequence[Intent], *, kind: str, subject: str,
              "dedupe_key": intent.dedupe_key,
              "meta": {"deferred": name, "date": stamp, "params": dict(intent.params)}}
             for intent in intents]
-    db.session.execute(insert(OutboxMessage), rows)
+    if db.session.connection().dialect.name == "postgresql":
+        _copy_in(rows)
+    else:
+        db.session.execute(insert(OutboxMessage), rows)
     return len(rows)
+
+
+def _copy_value(value: object) -> object:
+    """A value as COPY takes it: JSON as text, times as the naive UTC the columns store."""
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def _copy_in(rows: Sequence[Mapping[str, Any]]) -> None:
+    """PostgreSQL: write the rows with COPY, in the session's transaction (several times faster
+    than INSERT for thousands of rows); a duplicate dedupe key raises IntegrityError as usual."""
+    connection = db.session.connection()
+    columns = list(rows[0])
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    statement = f"COPY {OutboxMessage.__tablename__} ({', '.join(columns)}) FROM STDIN"
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row([_copy_value(row[name]) for name in columns])
+    except connection.dialect.dbapi.IntegrityError as error:  # type: ignore[union-attr]
+        raise IntegrityError(statement, None, error) from error
 
 
 def _store(row: Claimed, worker_id: str, values: Mapping[str, Any]) -> bool:
