@@ -120,7 +120,7 @@ def migrate_and_fill(app: Flask, count: int) -> None:
         def row(name: str, email: str, subscribed: bool) -> dict[str, Any]:
             return {"username": name, "username_key": name, "email": email, "email_key": email,
                     "password_hash": password_hash, "email_confirmed": True, "created_at": now(),
-                    "session_version": 1, "is_admin": False, "subscribed": subscribed,
+                    "is_admin": False, "subscribed": subscribed,
                     "unsubscribe_token": secrets.token_urlsafe(24)}
 
         rows = [row(f"reader{i}", f"reader{i}@example.com", True) for i in range(count)]

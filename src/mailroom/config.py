@@ -105,6 +105,17 @@ ENV_KEYS: dict[str, Callable[[str], Any]] = {
     "RATELIMIT_ENABLED": parse_bool,
     "ERROR_EMAIL_INTERVAL": parse_int,
     "PASSWORD_HASH_METHOD": parse_str,
+    "MAIL_SMTPUTF8": parse_bool,
+    "SESSION_IDLE_TIMEOUT": parse_int,
+    "REMEMBER_COOKIE_DURATION": parse_int,
+    "SIGNIN_FREE_FAILURES": parse_int,
+    "SIGNIN_DELAY_BASE": parse_int,
+    "SIGNIN_DELAY_MAX": parse_int,
+    "SIGNIN_CLIENT_LOCKOUT_AFTER": parse_int,
+    "SIGNIN_ACCOUNT_LOCKOUT_AFTER": parse_int,
+    "SIGNIN_LOCKOUT": parse_int,
+    "SIGNIN_WINDOW": parse_int,
+    "MAX_JSON_DEPTH": parse_int,
 }
 
 
@@ -155,6 +166,19 @@ def defaults() -> dict[str, Any]:
         "RATELIMIT_ENABLED": True,
         "ERROR_EMAIL_INTERVAL": 300,
         "PASSWORD_HASH_METHOD": "scrypt",
+        # Addresses with a non-ASCII local part need a relay that speaks SMTPUTF8.
+        "MAIL_SMTPUTF8": False,
+        # Accounts under attack.
+        "SESSION_IDLE_TIMEOUT": 14 * 24 * 3600,
+        "REMEMBER_COOKIE_DURATION": 30 * 24 * 3600,
+        "SIGNIN_FREE_FAILURES": 5,
+        "SIGNIN_DELAY_BASE": 2,
+        "SIGNIN_DELAY_MAX": 60,
+        "SIGNIN_CLIENT_LOCKOUT_AFTER": 20,
+        "SIGNIN_ACCOUNT_LOCKOUT_AFTER": 10,
+        "SIGNIN_LOCKOUT": 900,
+        "SIGNIN_WINDOW": 3600,
+        "MAX_JSON_DEPTH": 20,
         # Web.
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
         "MAX_FORM_MEMORY_SIZE": 1024 * 1024,

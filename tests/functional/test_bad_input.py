@@ -10,6 +10,7 @@ import itertools
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import jwt
 import pytest
@@ -230,6 +231,13 @@ def report(request: pytest.FixtureRequest) -> DrillReport:
 
 
 @pytest.fixture
+def app_config() -> dict[str, Any]:
+    """Sign-in throttling out of the way: the battery's wrong passwords would pause its own sign-ins."""
+    return {"SIGNIN_FREE_FAILURES": 10**6, "SIGNIN_CLIENT_LOCKOUT_AFTER": 10**6,
+            "SIGNIN_ACCOUNT_LOCKOUT_AFTER": 10**6}
+
+
+@pytest.fixture
 def battery(app: Flask, make_user: Callable[..., User]) -> Battery:
     """An anonymous visitor, a signed-in admin, and the discovered surface."""
     admin_user = make_user("alice", "alice@example.com", PASSWORD)
@@ -313,9 +321,25 @@ def test_invalid_utf8_in_every_field(battery: Battery, report: DrillReport) -> N
                 before, holding = fingerprint(battery.app), rows_holding(battery.app, "\ufffd")
                 response = client.post(endpoint.path, data=body, content_type=content_type)
                 battery.judge(case, response, before, "form", holding)
+                battery.check(response.status_code != 400, "wrong_outcome",
+                              f"not a 400: {endpoint.name} {name} {label} -> {response.status_code}")
             as_json = Case(endpoint, name, "invalid-utf8-json", strict=True, names_field=False)
             battery.send(as_json, base, True, raw=b'{"' + name.encode() + b'": "' + INVALID_UTF8 + b'"}')
     battery.summary(report, "invalid UTF-8 in every field")
+
+
+def test_deeply_nested_json_is_refused_everywhere(battery: Battery, report: DrillReport) -> None:
+    """``[`` x 5000 (and an object as deep) to every POST endpoint: a JSON 400, nothing changed."""
+    for endpoint in battery.endpoints:
+        client = battery.client_for(endpoint)
+        for label, raw in (("arrays", b"[" * 5000), ("objects", b'{"a":' * 5000 + b"1" + b"}" * 5000)):
+            case = Case(endpoint, "body", f"nested-{label}", strict=True, names_field=False)
+            before = fingerprint(battery.app)
+            response = post(client, endpoint.path, {}, True, raw=raw)
+            battery.judge(case, response, before, "json")
+            battery.check(response.status_code != 400 or not response.is_json, "wrong_outcome",
+                          f"not a JSON 400: {endpoint.name} nested {label} -> {response.status_code}")
+    battery.summary(report, "JSON nested 5,000 deep")
 
 
 def test_malformed_addresses_in_every_address_field(battery: Battery, report: DrillReport) -> None:

@@ -38,6 +38,8 @@ json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
                            | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=6)
 
 
+INVALID_UTF8 = [b"\xff", b"\xfe\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\xf8\x88\x80\x80\x80", b"\x80"]
+
 # Values that pass validation, so that fuzzed neighbours reach the code behind the validators.
 VALID = {"email": "newcomer@example.com", "password": PASSWORD, "password2": PASSWORD,
          "code": "ABCDEF", "token": "not-a-token", "subject": "Hello", "text_body": "Hello there",
@@ -62,7 +64,24 @@ def bodies(fields: list[str]) -> st.SearchStrategy[bytes]:
     loose = st.dictionaries(names | st.text(max_size=10), value, max_size=5)
     encode: Any = lambda body: json.dumps(body, allow_nan=True).encode()  # noqa: E731
     return st.one_of(near_valid.map(encode), near_valid.map(encode), loose.map(encode),
-                     json_values.map(encode), st.binary(max_size=200))
+                     json_values.map(encode), st.binary(max_size=200), nested(), broken_utf8(near_valid))
+
+
+def nested() -> st.SearchStrategy[bytes]:
+    """Arrays or objects nested from a little to far too deep, closed or not."""
+    def build(depth: int, kind: str, closed: bool) -> bytes:
+        opening, closing = (b"[", b"]") if kind == "array" else (b'{"a":', b"}")
+        return opening * depth + (b"1" + closing * depth if closed else b"")
+    return st.builds(build, st.integers(1, 6000), st.sampled_from(["array", "object"]), st.booleans())
+
+
+def broken_utf8(objects: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[bytes]:
+    """A near-valid object with bytes that are not UTF-8 spliced into it."""
+    def splice(body: dict[str, Any], junk: bytes, at: int) -> bytes:
+        text = json.dumps(body).encode()
+        cut = at % (len(text) + 1)
+        return text[:cut] + junk + text[cut:]
+    return st.builds(splice, objects, st.sampled_from(INVALID_UTF8), st.integers(0, 400))
 
 
 @pytest.fixture
@@ -121,3 +140,47 @@ def test_json_endpoints_never_answer_5xx(app: Flask, make_user: Callable[..., Us
     report.line("statuses: " + ", ".join(f"{k[0]}:{k[1]}={v}" for k, v in sorted(statuses.items())))
     assert sum(statuses.values()) >= 1000
     assert not problems, "\n".join(problems[:20])
+
+
+MULTIPART_EXAMPLES = 200
+BOUNDARY = "mailroom-fuzz"
+
+
+def multipart(fields: dict[str, bytes]) -> bytes:
+    """A multipart/form-data body of raw field values."""
+    chunks = [f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode() + value
+              + b"\r\n" for name, value in fields.items()]
+    return b"".join(chunks) + f"--{BOUNDARY}--\r\n".encode()
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"], indirect=True)
+def test_multipart_with_invalid_utf8_is_refused_by_every_form(
+        app: Flask, make_user: Callable[..., User], report: DrillReport) -> None:
+    """Any field of any form holding bytes that are not UTF-8: 400, never a 5xx."""
+    admin = make_user("alice", "alice@example.com", PASSWORD)
+    with app.app_context():
+        db.session.get(User, admin.id).is_admin = True
+        db.session.commit()
+    visitors = Visitors(app, "alice", PASSWORD)
+    targets = [e for e in visitors.discover() if e.fields and not e.csrf_exempt]
+    statuses: Counter[int] = Counter()
+
+    @settings(max_examples=MULTIPART_EXAMPLES, derandomize=True, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(data=st.data())
+    def fuzz(data: st.DataObject) -> None:
+        endpoint = data.draw(st.sampled_from(targets), label="endpoint")
+        name = data.draw(st.sampled_from(sorted(endpoint.fields)), label="field")
+        junk = data.draw(st.sampled_from(INVALID_UTF8), label="junk")
+        around = data.draw(st.text(max_size=20), label="text").encode()
+        client = visitors.for_endpoint(endpoint)
+        fields = {n: VALID.get(n, "value").encode() for n in endpoint.fields}
+        fields |= {"csrf_token": csrf_token(client).encode(), name: around + junk + around}
+        response = client.post(endpoint.path, data=multipart(fields),
+                               content_type=f"multipart/form-data; boundary={BOUNDARY}")
+        statuses[response.status_code] += 1
+        assert response.status_code == 400, f"{endpoint.name} {name} -> {response.status_code}"
+
+    fuzz()
+    report.counts("multipart with invalid UTF-8", cases=sum(statuses.values()), endpoints=len(targets),
+                  refused_400=statuses[400], server_errors=sum(n for s, n in statuses.items() if s >= 500))

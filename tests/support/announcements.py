@@ -25,7 +25,7 @@ def add_users(app: Flask, count: int, prefix: str = "user", *, confirmed: bool =
         rows = [{"username": f"{prefix}{i}", "username_key": f"{prefix}{i}",
                  "email": f"{prefix}{i}@example.com", "email_key": f"{prefix}{i}@example.com",
                  "password_hash": password_hash, "email_confirmed": confirmed, "created_at": now(),
-                 "session_version": 1, "is_admin": False, "subscribed": subscribed,
+                 "is_admin": False, "subscribed": subscribed,
                  "unsubscribe_token": new_unsubscribe_token()} for i in range(count)]
         db.session.execute(insert(User), rows)
         db.session.commit()

@@ -5,9 +5,12 @@ from mailroom.models.announcement import Announcement, AnnouncementAttachment
 from mailroom.models.codes import VerificationCode
 from mailroom.models.devmail import DevMail
 from mailroom.models.outbox import OutboxMessage, OutboxStatus
+from mailroom.models.reservation import AddressReservation
+from mailroom.models.session import UserSession
 from mailroom.models.user import User
 
 __all__ = [
+    "AddressReservation",
     "Announcement",
     "AnnouncementAttachment",
     "Base",
@@ -16,5 +19,6 @@ __all__ = [
     "OutboxStatus",
     "UTCDateTime",
     "User",
+    "UserSession",
     "VerificationCode",
 ]

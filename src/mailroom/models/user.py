@@ -25,6 +25,8 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
     """A person with an account; identity is case-insensitive for both username and email."""
 
     __tablename__ = "users"
+    # ``session_id`` below is a plain attribute, not a column.
+    __allow_unmapped__ = True
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     username: Mapped[str] = mapped_column(String(USERNAME_MAX))
@@ -35,17 +37,24 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
     email_confirmed: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime]
     password_changed_at: Mapped[datetime | None]
-    # Bumped to sign out every session and remember-me cookie of this user.
-    session_version: Mapped[int] = mapped_column(default=1)
+    # Set while a registration waits for its emailed code: the SHA-256 of the handle kept by the
+    # browser that registered. Such an account cannot sign in; a new registration replaces it.
+    registration_handle: Mapped[str | None] = mapped_column(String(64), index=True)
     is_admin: Mapped[bool] = mapped_column(default=False)
     subscribed: Mapped[bool] = mapped_column(default=True)
     unsubscribe_token: Mapped[str] = mapped_column(
         String(64), unique=True, default=new_unsubscribe_token
     )
 
+    # The id of the server-side session this object was loaded through or signed in with
+    # (never stored on the row): Flask-Login keeps it in the cookie.
+    session_id: str | None = None
+
     def get_id(self) -> str:
-        """Session identity: the id and the session version, so a bump revokes old sessions."""
-        return f"{self.id}:{self.session_version}"
+        """Session identity for Flask-Login: the server-side session's id, never the user's."""
+        if not self.session_id:
+            raise RuntimeError("sign in through services.sessions, which opens a session")
+        return self.session_id
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.username!r}>"

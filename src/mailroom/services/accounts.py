@@ -1,15 +1,26 @@
-"""Accounts: registration, sign-in, session revocation."""
+"""Accounts: registration, sign-in (throttled), change of password, session revocation."""
 
 from __future__ import annotations
+
+import logging
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from mailroom.domain.addresses import email_key, normalize_email, username_key
 from mailroom.extensions import db
+from mailroom.mail.compose import send_email
 from mailroom.models import User
+from mailroom.services import budget, sessions, throttle
 from mailroom.services.passwords import burn_verification, hash_password, verify_password
 from mailroom.state import now
+from mailroom.urls import external_url
+
+log = logging.getLogger(__name__)
+ATTEMPTS_TEMPLATE = "signin_attempts"
+ATTEMPTS_SUBJECT = "Someone is trying to sign in to your Mailroom account"
+CHANGED_TEMPLATE = "password_changed"
+CHANGED_SUBJECT = "Your Mailroom password was changed"
 
 
 class AccountError(Exception):
@@ -26,6 +37,14 @@ class InvalidCredentials(AccountError):
 
     def __init__(self) -> None:
         super().__init__("password", "Invalid username, email or password.")
+
+
+class SignInThrottled(Exception):
+    """Too many failed sign-ins from this client or for this account: wait ``retry_after`` s."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"sign-in paused for {retry_after} s")
+        self.retry_after = retry_after
 
 
 def find_by_email(address: str) -> User | None:
@@ -86,7 +105,7 @@ def authenticate(identifier: str, password: str) -> User:
     """The account matching a username or email and password, else InvalidCredentials."""
     text = identifier.strip()
     user = find_by_email(text) if "@" in text else find_by_username(text)
-    if user is None:
+    if user is None or user.registration_handle is not None:
         burn_verification(password)
         raise InvalidCredentials()
     if not verify_password(user.password_hash, password):
@@ -94,9 +113,68 @@ def authenticate(identifier: str, password: str) -> User:
     return user
 
 
-def revoke_sessions(user: User) -> None:
-    """Sign out every session and remember-me cookie of the user (caller commits)."""
-    user.session_version = (user.session_version or 0) + 1
+def sign_in(identifier: str, password: str, client: str, user_agent: str, remember: bool) -> User:
+    """Check the password unless this client or account is paused, and open a session.
+
+    Raises SignInThrottled (the same for every account, known or not) or InvalidCredentials;
+    a failure is counted, and the owner is emailed once per episode of failures.
+    """
+    keys = throttle.keys_for(identifier, client)
+    wait = throttle.wait_seconds(keys)
+    if wait:
+        log.warning("sign-in refused for %s s: client %s, account key %s", wait, client, keys.account)
+        raise SignInThrottled(wait)
+    try:
+        user = authenticate(identifier, password)
+    except InvalidCredentials:
+        _count_failure(identifier, keys)
+        raise
+    throttle.forget_accounts(identifier)
+    sessions.open_session(user, user_agent, client, remember)
+    db.session.commit()
+    return user
+
+
+def _count_failure(identifier: str, keys: throttle.Keys) -> None:
+    """Count a failed sign-in; tell the account's owner when the failures turn suspicious."""
+    text = identifier.strip()
+    owner = find_by_email(text) if "@" in text else find_by_username(text)
+    if throttle.record_failure(keys, account_exists=owner is not None) and owner is not None:
+        _tell_owner_of_attempts(owner)
+    db.session.commit()
+
+
+def _tell_owner_of_attempts(user: User) -> None:
+    """Queue "someone is trying your password", within the address's budget (caller commits)."""
+    if not budget.spend(user.email):
+        log.warning("sign-in attempts notice for user %s withheld: budget spent", user.id)
+        return
+    send_email(ATTEMPTS_TEMPLATE, (user.username, user.email), ATTEMPTS_SUBJECT, name=user.username,
+               since=now(), request_link=external_url("auth.reset_password_request"))
+
+
+def revoke_sessions(user: User, keep_current: bool = False) -> None:
+    """Sign out every session and remember-me cookie of the user, or all others (caller commits)."""
+    sessions.end_all(user, keep_current=keep_current)
+
+
+def queue_password_notice(user: User) -> None:
+    """Add the 'password changed' email (no token, no password) to the outbox (caller commits)."""
+    # Counted against the address's budget but never withheld: it follows a change the owner
+    # made (or must hear about), and a security notice must not be lost.
+    budget.spend(user.email)
+    send_email(CHANGED_TEMPLATE, (user.username, user.email), CHANGED_SUBJECT, name=user.username,
+               changed_at=now(), request_link=external_url("auth.reset_password_request"))
+
+
+def change_password(user: User, current: str, new: str) -> None:
+    """Set a new password when ``current`` is right; end the other sessions and send the notice."""
+    if not verify_password(user.password_hash, current):
+        raise AccountError("current_password", "That is not your current password.")
+    set_password(user, new)
+    revoke_sessions(user, keep_current=True)
+    queue_password_notice(user)
+    db.session.commit()
 
 
 def set_password(user: User, password: str) -> None:

@@ -92,7 +92,7 @@ def change_address(user: User, typed_code: str, expected_email: str | None = Non
     codes.reserve_email(old_email)
     _set_address(user, new_email)
     codes.discard(codes.CONFIRM_EMAIL, user.id)
-    revoke_sessions(user)
+    revoke_sessions(user, keep_current=True)
     _notify_old_address(user, old_email, new_email)
     db.session.commit()
     return old_email

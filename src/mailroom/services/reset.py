@@ -14,17 +14,15 @@ from mailroom.domain.addresses import email_key, normalize_email
 from mailroom.domain.errors import TokenError, TokenInvalid
 from mailroom.extensions import db
 from mailroom.mail import deferred
-from mailroom.mail.compose import Envelope, compose, send_email
+from mailroom.mail.compose import Envelope, compose
 from mailroom.models import User
-from mailroom.services import accounts, budget, ratelimit
+from mailroom.services import accounts, budget, ratelimit, throttle
 from mailroom.state import now
 from mailroom.urls import external_url
 
 PURPOSE = "reset_password"
 LINK_TEMPLATE = "reset_password"
 LINK_SUBJECT = "Reset your Mailroom password"
-NOTICE_TEMPLATE = "password_changed"
-NOTICE_SUBJECT = "Your Mailroom password was changed"
 
 
 class TooManyAttempts(Exception):
@@ -122,15 +120,6 @@ def check_link(token: str) -> None:
         db.session.rollback()
 
 
-def _queue_notice(user: User) -> None:
-    """Add the 'password changed' email (no token, no password) to the outbox."""
-    # Counted against the address's budget but never withheld: each notice follows a
-    # single-use link that was itself budgeted, and a security notice must not be lost.
-    budget.spend(user.email)
-    send_email(NOTICE_TEMPLATE, (user.username, user.email), NOTICE_SUBJECT, name=user.username,
-               changed_at=now(), request_link=external_url("auth.reset_password_request"))
-
-
 def reset_password(token: str, password: str, client: str) -> User:
     """Set a new password with a valid link, sign out every session and queue the notice.
 
@@ -147,6 +136,9 @@ def reset_password(token: str, password: str, client: str) -> User:
         raise
     accounts.set_password(user, password)
     accounts.revoke_sessions(user)
-    _queue_notice(user)
+    accounts.queue_password_notice(user)
+    identifiers = (user.username, user.email)
     db.session.commit()
+    # The owner proved they read the address: sign-in with the new password is not paused.
+    throttle.forget_accounts(*identifiers)
     return user

@@ -7,8 +7,20 @@ from flask import Flask
 
 def register(app: Flask) -> None:
     """Attach everything web-facing to the application."""
-    # ``reset`` is imported for its routes, which it adds to ``auth.bp``.
-    from mailroom.web import account, api, auth, errors, main, reset, security, templating  # noqa: F401
+    # ``reset`` and ``account_security`` are imported for the routes they add to ``auth.bp``
+    # and ``account.bp``.
+    from mailroom.web import (  # noqa: F401
+        account,
+        account_security,
+        api,
+        auth,
+        bodies,
+        errors,
+        main,
+        reset,
+        security,
+        templating,
+    )
 
     app.register_blueprint(main.bp)
     app.register_blueprint(auth.bp)
@@ -23,6 +35,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(devmail.bp)
     app.register_blueprint(gallery.bp)
     errors.register(app)
+    bodies.register(app)
     security.register(app)
     templating.register(app)
     auth.register_login(app)

@@ -22,7 +22,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_limiter.util import get_remote_address
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required, logout_user
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
 from wtforms import StringField
@@ -56,7 +56,8 @@ Problem = AccountError | CodeError | codes.BudgetSpent | codes.CodeStoreUnavaila
 PROBLEMS = (AccountError, CodeError, codes.BudgetSpent, codes.CodeStoreUnavailable)
 # Which form of the page an endpoint's errors belong beside.
 SECTIONS = {"account.send_email_code": "send", "account.change_email": "change",
-            "account.confirm_email": "confirm", "account.resend_confirmation": "confirm"}
+            "account.confirm_email": "confirm", "account.resend_confirmation": "confirm",
+            "account.change_password": "password"}
 
 
 class SendCodeForm(FlaskForm):
@@ -270,14 +271,8 @@ def change_email() -> ResponseReturnValue:
         old = email_change.change_address(user, form.code.data or "", form.email.data)
     except PROBLEMS as error:
         return refuse(error, "code")
-    login_user(user, remember=_has_remember_cookie())
     return done(f"Your address is now {user.email}. We told {old} about the change.",
                 {"email": user.email, "confirmed": True})
-
-
-def _has_remember_cookie() -> bool:
-    """Whether this browser signed in with "remember me", so the new session keeps it."""
-    return current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies
 
 
 # --- confirmation of a new account ---------------------------------------------------------------

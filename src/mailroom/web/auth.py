@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, flash, make_response, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers.response import Response
 
 from mailroom.extensions import db, login_manager
 from mailroom.models import User
-from mailroom.services import accounts
+from mailroom.services import accounts, sessions
+from mailroom.web.account import guarded, submitted
 from mailroom.web.forms import LoginForm, RegistrationForm
-from mailroom.web.http import redirect_next
+from mailroom.web.http import json_form_error, json_reply, redirect_next, wants_json
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -28,49 +31,82 @@ def register() -> Response | str | tuple[str, int]:
         except accounts.AccountError as error:
             getattr(form, error.field).errors.append(error.message)
         else:
+            sessions.open_session(user, _user_agent(), get_remote_address() or "", remember=False)
+            db.session.commit()
             login_user(user)
             flash("Welcome! Your account is ready.", "success")
             return redirect(url_for("account.index"))
     return render_template("auth/register.html", form=form), 400 if form.errors else 200
 
 
+THROTTLED = ("Too many failed sign-in attempts. Please wait {wait} and try again, or choose a new "
+             "password with \"Forgot your password?\".")
+
+
+def _user_agent() -> str:
+    """The browser's User-Agent header, for the session list."""
+    return request.headers.get("User-Agent", "")
+
+
+def _wait_text(seconds: int) -> str:
+    """A wait for people: seconds under two minutes, else whole minutes."""
+    return f"{seconds} seconds" if seconds < 120 else f"{-(-seconds // 60)} minutes"
+
+
+def _throttled(form: LoginForm, error: accounts.SignInThrottled) -> ResponseReturnValue:
+    """429 with Retry-After: the same words for every account, known or not."""
+    message = THROTTLED.format(wait=_wait_text(error.retry_after))
+    if wants_json():
+        response = json_reply(429, message, {"field": "password", "retry_after": error.retry_after})
+    else:
+        form.password.errors.append(message)
+        response = make_response(render_template("auth/login.html", form=form), 429)
+    response.headers["Retry-After"] = str(error.retry_after)
+    return response
+
+
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> Response | str | tuple[str, int]:
-    """Sign in with a username or email; follow ``next`` only to a local path."""
+@guarded
+def login() -> ResponseReturnValue:
+    """Sign in with a username or email (a form, or a JSON object); follow ``next`` only locally."""
     if current_user.is_authenticated:
-        return redirect(url_for("main.index"))
-    form = LoginForm()
+        home = url_for("main.index")
+        return json_reply(200, "You are already signed in.", {"next": home}) if wants_json() else redirect(home)
+    form = LoginForm(formdata=submitted()) if request.method == "POST" else LoginForm()
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
     if form.validate_on_submit():
         try:
-            user = accounts.authenticate(form.identifier.data or "", form.password.data or "")
+            user = accounts.sign_in(form.identifier.data or "", form.password.data or "",
+                                    get_remote_address() or "", _user_agent(), bool(form.remember.data))
+        except accounts.SignInThrottled as error:
+            return _throttled(form, error)
         except accounts.InvalidCredentials as error:
             form.password.errors.append(error.message)
         else:
             login_user(user, remember=bool(form.remember.data))
-            return redirect_next("main.index")
+            target = redirect_next("main.index")
+            return json_reply(200, "Signed in.", {"next": target.location}) if wants_json() else target
+    if wants_json() and request.method == "POST":
+        return json_form_error(form)
     return render_template("auth/login.html", form=form), 400 if form.errors else 200
 
 
 @bp.post("/logout")
 @login_required
 def logout() -> Response:
-    """Sign out this session (POST, so a link elsewhere cannot sign anyone out)."""
+    """Sign out: the server forgets this session, so a copied cookie is dead too."""
+    user = current_user._get_current_object()
+    assert isinstance(user, User)
+    sessions.end_current(user)
     logout_user()
     flash("You are signed out.", "info")
     return redirect(url_for("main.index"))
 
 
 def load_user(session_id: str) -> User | None:
-    """Resolve ``id:version``; an old version means the session was revoked."""
-    user_id, _, version = session_id.partition(":")
-    if not (user_id.isdigit() and version.isdigit()):
-        return None
-    user = db.session.get(User, int(user_id))
-    if user is None or user.session_version != int(version):
-        return None
-    return user
+    """The user of a live server-side session; an ended or unknown session signs nobody in."""
+    return sessions.resume(session_id)
 
 
 def register_login(app: Flask) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
-from flask import Flask, render_template
+from flask import Flask, g, make_response, render_template
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, PendingRollbackError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from mailroom.extensions import db, login_manager
 from mailroom.web.http import json_reply, wants_json
 
 log = logging.getLogger(__name__)
@@ -25,12 +28,18 @@ MESSAGES = {
 }
 
 
+# Seconds a client is asked to wait when the database cannot be reached.
+DATABASE_RETRY_AFTER = 5
+DATABASE_DOWN = ("Our database cannot be reached right now, so nothing was changed. "
+                 "Please try again in a few seconds.")
+
+
 def error_response(code: int, message: str | None = None,
                    field: str | None = None) -> ResponseReturnValue:
     """Render an error as JSON or HTML, depending on what the client asked for."""
     text = message or MESSAGES.get(code, "Error.")
     if wants_json():
-        return json_reply(code, text, {"field": field} if field else None)
+        return json_reply(code, text, {"field": field} if field is not None else None)
     return render_template("errors/error.html", code=code, message=text), code
 
 
@@ -47,6 +56,21 @@ def _csrf_error(error: CSRFError) -> ResponseReturnValue:
                           field="csrf_token")
 
 
+def _database_down(error: Exception) -> ResponseReturnValue:
+    """The database went away (restart, network): 503 with Retry-After, logged once, no report."""
+    if isinstance(error, DBAPIError) and not isinstance(error, (OperationalError, InterfaceError)) \
+            and not error.connection_invalidated:
+        return _unexpected(error)
+    log.warning("database unavailable: %s", type(getattr(error, "orig", None) or error).__name__)
+    with contextlib.suppress(Exception):  # the connection is gone; the session is discarded anyway
+        db.session.rollback()
+    # The page must not ask the database who is signed in: show it as to a visitor.
+    g._login_user = login_manager.anonymous_user()
+    response = make_response(error_response(503, DATABASE_DOWN))
+    response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER)
+    return response
+
+
 def _unexpected(error: Exception) -> ResponseReturnValue:
     """An unexpected exception: logged with its trace, shown as a plain 500."""
     if isinstance(error, HTTPException):
@@ -58,6 +82,8 @@ def _unexpected(error: Exception) -> ResponseReturnValue:
 def register(app: Flask) -> None:
     """Install the handlers."""
     app.register_error_handler(CSRFError, _csrf_error)
+    for database_error in (OperationalError, InterfaceError, PendingRollbackError, DBAPIError):
+        app.register_error_handler(database_error, _database_down)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(InternalServerError, _unexpected)
     app.register_error_handler(Exception, _unexpected)

@@ -10,6 +10,7 @@ from wtforms import BooleanField, EmailField, HiddenField, PasswordField, String
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp, ValidationError
 
 from mailroom.domain.addresses import MAX_EMAIL_LENGTH, has_control_characters, normalize_email
+from mailroom.domain.bodies import has_unreadable_characters
 from mailroom.domain.errors import AddressInvalid
 from mailroom.models.user import USERNAME_MAX
 from mailroom.services.passwords import MAX_LENGTH, MIN_LENGTH
@@ -18,9 +19,13 @@ USERNAME_PATTERN = re.compile(r"^[\w.\-]+$")
 
 
 def no_control_characters(form: Any, field: Any) -> None:
-    """Refuse CR, LF, NUL and other control characters in any text field."""
-    if isinstance(field.data, str) and has_control_characters(field.data):
+    """Refuse CR, LF, NUL and other control characters, and broken encoding, in any text field."""
+    if not isinstance(field.data, str):
+        return
+    if has_control_characters(field.data):
         raise ValidationError("This field cannot contain control characters.")
+    if has_unreadable_characters(field.data):
+        raise ValidationError("This field holds characters that are not valid text (U+FFFD).")
 
 
 def valid_email(form: Any, field: Any) -> None:

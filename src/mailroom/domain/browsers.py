@@ -1,0 +1,22 @@
+"""A short, human description of a browser from its User-Agent header, for the session list."""
+
+from __future__ import annotations
+
+# Order matters: Edge and Opera claim to be Chrome, Chrome claims to be Safari.
+BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chromium/", "Chromium"),
+            ("Chrome/", "Chrome"), ("Safari/", "Safari"), ("curl/", "curl"))
+SYSTEMS = (("Android", "Android"), ("iPhone", "iOS"), ("iPad", "iPadOS"), ("Windows", "Windows"),
+           ("Mac OS X", "macOS"), ("CrOS", "ChromeOS"), ("Linux", "Linux"))
+
+
+def _first(text: str, table: tuple[tuple[str, str], ...]) -> str | None:
+    """The name of the first marker of ``table`` found in ``text``."""
+    return next((name for marker, name in table if marker in text), None)
+
+
+def describe_browser(user_agent: str) -> str:
+    """'Firefox on Linux', 'Chrome', or 'Unknown browser' when the header says nothing we know."""
+    browser, system = _first(user_agent, BROWSERS), _first(user_agent, SYSTEMS)
+    if browser and system:
+        return f"{browser} on {system}"
+    return browser or (f"A browser on {system}" if system else "Unknown browser")
