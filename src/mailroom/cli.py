@@ -14,13 +14,12 @@ from rich.console import Console
 from rich.table import Table
 
 from mailroom.config import DEVELOPMENT
-from mailroom.domain.addresses import normalize_email
 from mailroom.domain.errors import AddressInvalid
 from mailroom.extensions import db
 from mailroom.mail import admin, retention
 from mailroom.mail.catcher import DEFAULT_HOST, DEFAULT_PORT, run_catcher
 from mailroom.mail.worker import Worker
-from mailroom.services.accounts import find_by_email
+from mailroom.services.accounts import find_by_email, normalize_address
 from mailroom.state import state
 
 mail_cli = AppGroup("mail", help="The mail queue: workers, status, retries.")
@@ -129,7 +128,7 @@ def purge_command(days: int | None) -> None:
 def send_test_command(address: str, deliver_now: bool) -> None:
     """Queue a test message to ADDRESS, to check that mail gets out."""
     try:
-        address = normalize_email(address)
+        address = normalize_address(address)
     except AddressInvalid as error:
         raise click.BadParameter(str(error), param_hint="ADDRESS") from None
     queued = admin.send_test(address)

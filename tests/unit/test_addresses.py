@@ -38,8 +38,14 @@ def test_malformed_addresses_are_refused_with_a_reason(raw: str) -> None:
     assert str(caught.value)
 
 
-def test_internationalised_addresses_are_accepted() -> None:
-    assert normalize_email("jörg@bücher.example") == "jörg@bücher.example"
+def test_international_domains_become_ascii() -> None:
+    assert normalize_email("User@Bücher.Example") == "User@xn--bcher-kva.example"
+    assert normalize_email("jörg@bücher.example", smtputf8=True) == "jörg@xn--bcher-kva.example"
+
+
+def test_a_non_ascii_local_part_needs_smtputf8() -> None:
+    with pytest.raises(AddressInvalid, match="outside ASCII before the @"):
+        normalize_email("jörg@example.com")
 
 
 @pytest.mark.parametrize("mark", ["\r", "\n", "\x00", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e",

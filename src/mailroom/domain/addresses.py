@@ -19,8 +19,17 @@ def has_control_characters(text: str) -> bool:
     return _CONTROL.search(text) is not None
 
 
-def normalize_email(raw: str) -> str:
-    """Return the canonical form of an address, or raise AddressInvalid saying why."""
+NON_ASCII_LOCAL = ("This address has characters outside ASCII before the @, which our mail server "
+                   "cannot deliver to. Please use an address with only ASCII letters, digits and "
+                   "punctuation before the @.")
+
+
+def normalize_email(raw: str, smtputf8: bool = False) -> str:
+    """Return the canonical form of an address, or raise AddressInvalid saying why.
+
+    The domain is always in its ASCII (IDNA) form, as it is stored and sent. A local part
+    outside ASCII needs a relay that speaks SMTPUTF8, so it is refused unless ``smtputf8``.
+    """
     text = raw.strip()
     if not text:
         raise AddressInvalid("Enter an email address.")
@@ -36,7 +45,11 @@ def normalize_email(raw: str) -> str:
         result = validate_email(text, check_deliverability=False)
     except EmailNotValidError as error:
         raise AddressInvalid(f"Not a valid email address: {error}") from None
-    return str(result.normalized)
+    if result.ascii_email:
+        return str(result.ascii_email)
+    if not smtputf8:
+        raise AddressInvalid(NON_ASCII_LOCAL)
+    return f"{result.local_part}@{result.ascii_domain}"
 
 
 def email_key(address: str) -> str:

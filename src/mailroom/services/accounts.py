@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -47,6 +48,11 @@ class SignInThrottled(Exception):
         self.retry_after = retry_after
 
 
+def normalize_address(raw: str) -> str:
+    """An address in the form it is stored and sent in, under this site's MAIL_SMTPUTF8 setting."""
+    return normalize_email(raw, smtputf8=bool(current_app.config["MAIL_SMTPUTF8"]))
+
+
 def find_by_email(address: str) -> User | None:
     """The account with this address, in any letter case."""
     return db.session.scalar(select(User).where(User.email_key == email_key(address)))
@@ -67,7 +73,7 @@ def check_available(username: str | None, email: str | None) -> None:
 
 def new_user(username: str, email: str, password: str) -> User:
     """Build (not store) a user with a normalised address and a hashed password."""
-    address = normalize_email(email)
+    address = normalize_address(email)
     return User(
         username=username.strip(),
         username_key=username_key(username),

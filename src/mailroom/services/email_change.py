@@ -11,13 +11,19 @@ from flask import current_app
 from itsdangerous import BadData, URLSafeSerializer
 from sqlalchemy import select
 
-from mailroom.domain.addresses import email_key, normalize_email
+from mailroom.domain.addresses import email_key
 from mailroom.domain.errors import AddressInvalid, TokenExpired, TokenInvalid
 from mailroom.extensions import db
 from mailroom.mail.compose import send_email
 from mailroom.models import User
 from mailroom.services import codes
-from mailroom.services.accounts import AccountError, find_by_email, revoke_sessions, set_password
+from mailroom.services.accounts import (
+    AccountError,
+    find_by_email,
+    normalize_address,
+    revoke_sessions,
+    set_password,
+)
 from mailroom.services.passwords import verify_password
 from mailroom.state import now
 from mailroom.urls import external_url
@@ -41,7 +47,7 @@ class RevertClaim:
 def _check_new_address(user: User, raw: str) -> str:
     """The normalised new address, or AccountError on ``email`` saying what is wrong with it."""
     try:
-        address = normalize_email(raw)
+        address = normalize_address(raw)
     except AddressInvalid as error:
         raise AccountError("email", str(error)) from None
     if email_key(address) == user.email_key:

@@ -10,7 +10,7 @@ from flask_mail import Message
 from sqlalchemy import select
 
 from mailroom.domain import tokens
-from mailroom.domain.addresses import email_key, normalize_email
+from mailroom.domain.addresses import email_key
 from mailroom.domain.errors import TokenError, TokenInvalid
 from mailroom.extensions import db
 from mailroom.mail import deferred
@@ -89,7 +89,7 @@ def request_reset(address: str, client: str) -> None:
     The request neither looks the address up nor signs anything: the worker builds the email
     when an account has the address (``build_link_email``) and skips the row otherwise.
     """
-    address = normalize_email(address)
+    address = accounts.normalize_address(address)
     if not _request_allowed(address, client):
         return
     deferred.defer(LINK_TEMPLATE, address)

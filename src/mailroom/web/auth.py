@@ -39,6 +39,7 @@ def register() -> Response | str | tuple[str, int]:
     return render_template("auth/register.html", form=form), 400 if form.errors else 200
 
 
+ALREADY_IN = "You are already signed in."
 THROTTLED = ("Too many failed sign-in attempts. Please wait {wait} and try again, or choose a new "
              "password with \"Forgot your password?\".")
 
@@ -71,7 +72,7 @@ def login() -> ResponseReturnValue:
     """Sign in with a username or email (a form, or a JSON object); follow ``next`` only locally."""
     if current_user.is_authenticated:
         home = url_for("main.index")
-        return json_reply(200, "You are already signed in.", {"next": home}) if wants_json() else redirect(home)
+        return json_reply(200, ALREADY_IN, {"next": home}) if wants_json() else redirect(home)
     form = LoginForm(formdata=submitted()) if request.method == "POST" else LoginForm()
     if request.method == "GET":
         form.next.data = request.args.get("next", "")

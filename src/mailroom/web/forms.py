@@ -9,10 +9,11 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, HiddenField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp, ValidationError
 
-from mailroom.domain.addresses import MAX_EMAIL_LENGTH, has_control_characters, normalize_email
+from mailroom.domain.addresses import MAX_EMAIL_LENGTH, has_control_characters
 from mailroom.domain.bodies import has_unreadable_characters
 from mailroom.domain.errors import AddressInvalid
 from mailroom.models.user import USERNAME_MAX
+from mailroom.services.accounts import normalize_address
 from mailroom.services.passwords import MAX_LENGTH, MIN_LENGTH
 
 USERNAME_PATTERN = re.compile(r"^[\w.\-]+$")
@@ -31,7 +32,7 @@ def no_control_characters(form: Any, field: Any) -> None:
 def valid_email(form: Any, field: Any) -> None:
     """Refuse addresses that are not syntactically valid, saying why."""
     try:
-        normalize_email(field.data or "")
+        normalize_address(field.data or "")
     except AddressInvalid as error:
         raise ValidationError(str(error)) from None
 
