@@ -23,6 +23,9 @@ from mailroom.urls import external_url
 PURPOSE = "reset_password"
 LINK_TEMPLATE = "reset_password"
 LINK_SUBJECT = "Reset your Mailroom password"
+# The notice after a reset is the one every password change sends (services.accounts).
+NOTICE_TEMPLATE = accounts.CHANGED_TEMPLATE
+NOTICE_SUBJECT = accounts.CHANGED_SUBJECT
 
 
 class TooManyAttempts(Exception):
