@@ -1,4 +1,8 @@
-"""Confirmation of a new account's address: the code emailed at registration, resend, banner."""
+"""Confirmation of an unconfirmed account's address from the account page: code, resend, banner.
+
+New accounts confirm their address while registering (tests/functional/test_registration.py);
+accounts made before that, or by an operator, confirm it here.
+"""
 
 from __future__ import annotations
 
@@ -24,10 +28,23 @@ BANNER = 'id="unconfirmed-banner"'
 
 
 def register(client: FlaskClient, email: str = "alice@example.com") -> Any:
-    """Sign up through the real form (which signs the new user in)."""
+    """Sign up through the real form."""
     return client.post("/auth/register", data={
         "username": "alice", "email": email, "password": PASSWORD, "password2": PASSWORD,
         "csrf_token": csrf_token(client, "/auth/register")})
+
+
+@pytest.fixture
+def unconfirmed(client: FlaskClient, make_user: Callable[..., User],
+                login: Callable[..., Any]) -> Callable[..., None]:
+    """Sign in to an account whose address is not confirmed, and have a code sent to it."""
+
+    def make(email: str = "alice@example.com") -> None:
+        make_user(email=email, confirmed=False)
+        assert login().status_code == 302
+        assert post_json(client, "/account/confirm/resend", {}).status_code == 200
+
+    return make
 
 
 def post_json(client: FlaskClient, path: str, body: dict[str, Any]) -> Any:
@@ -42,9 +59,9 @@ def confirmed(app: Flask) -> bool:
         return user.email_confirmed
 
 
-def test_registration_queues_the_code_in_its_own_transaction(client: FlaskClient,
-                                                            app: Flask) -> None:
-    assert register(client).status_code == 302
+def test_the_code_is_queued_and_shown_as_pending(client: FlaskClient, app: Flask,
+                                                unconfirmed: Callable[..., None]) -> None:
+    unconfirmed()
     [message] = outbox(app)
     assert message.template == "confirm_email"
     assert message.recipients == ["alice@example.com"]
@@ -56,7 +73,7 @@ def test_registration_queues_the_code_in_its_own_transaction(client: FlaskClient
 
 def test_a_refused_registration_queues_nothing(client: FlaskClient, app: Flask,
                                                make_user: Callable[..., User]) -> None:
-    make_user("bob", "alice@example.com")
+    make_user("alice", "bob@example.com")
     assert register(client).status_code == 400
     assert outbox(app) == []
 
@@ -68,10 +85,10 @@ def test_a_refused_registration_queues_nothing(client: FlaskClient, app: Flask,
 )
 def test_confirm_with_the_code_from_the_delivered_email(
         client: FlaskClient, app: Flask, smtp: SMTPServer, deliver: Callable[[], int],
-        store_kind: str) -> None:
+        unconfirmed: Callable[..., None], store_kind: str) -> None:
     # An address of this run's own: on Redis the account-email budget outlives the test.
     address = f"alice-{secrets.token_hex(4)}@example.com"
-    register(client, address)
+    unconfirmed(address)
     deliver()
     [mail] = smtp.wait_for(1)
     assert mail.rcpt_tos == [address]
@@ -88,9 +105,9 @@ def test_confirm_with_the_code_from_the_delivered_email(
     assert "already confirmed" in again.json["message"]
 
 
-def test_wrong_and_malformed_codes_are_errors_beside_the_code_field(client: FlaskClient,
-                                                                   app: Flask) -> None:
-    register(client)
+def test_wrong_and_malformed_codes_are_errors_beside_the_code_field(
+        client: FlaskClient, app: Flask, unconfirmed: Callable[..., None]) -> None:
+    unconfirmed()
     right = queued_code(app)
     wrong = post_json(client, "/account/confirm", {"code": "ZZZZZZ" if right != "ZZZZZZ" else "YYYYYY"})
     assert wrong.status_code == 400
@@ -103,8 +120,9 @@ def test_wrong_and_malformed_codes_are_errors_beside_the_code_field(client: Flas
     assert confirmed(app)
 
 
-def test_resend_follows_the_cooldown(client: FlaskClient, app: Flask, clock: FrozenClock) -> None:
-    register(client)
+def test_resend_follows_the_cooldown(client: FlaskClient, app: Flask, clock: FrozenClock,
+                                     unconfirmed: Callable[..., None]) -> None:
+    unconfirmed()
     first = queued_code(app)
     clock.advance(30)
     waiting = post_json(client, "/account/confirm/resend", {})
@@ -123,8 +141,9 @@ def test_resend_follows_the_cooldown(client: FlaskClient, app: Flask, clock: Fro
 
 
 def test_resend_by_plain_form_flashes_the_outcome(client: FlaskClient, app: Flask,
-                                                  clock: FrozenClock) -> None:
-    register(client)
+                                                  clock: FrozenClock,
+                                                  unconfirmed: Callable[..., None]) -> None:
+    unconfirmed()
     token = csrf_token(client, "/account/")
     refused = client.post("/account/confirm/resend", data={"csrf_token": token})
     assert refused.status_code == 429
@@ -135,12 +154,15 @@ def test_resend_by_plain_form_flashes_the_outcome(client: FlaskClient, app: Flas
 
 
 @pytest.mark.parametrize("app_config", [{"ACCOUNT_EMAILS_PER_HOUR": 1}])
-def test_a_spent_budget_postpones_the_code_but_not_the_account(client: FlaskClient,
-                                                               app: Flask) -> None:
+def test_a_spent_budget_sends_no_code(client: FlaskClient, app: Flask,
+                                      make_user: Callable[..., User], login: Callable[..., Any]) -> None:
     with app.test_request_context():
         assert budget.spend("alice@example.com")
-    assert register(client).status_code == 302
+        assert budget.spend("bob@example.com")
+    assert register(app.test_client()).location == "/auth/register/code"
     assert outbox(app) == []
+    make_user("bob", "bob@example.com", confirmed=False)
+    login("bob")
     response = post_json(client, "/account/confirm/resend", {})
     assert response.status_code == 429
     assert response.json["data"]["reason"] == "budget"
@@ -168,9 +190,9 @@ def test_confirmed_accounts_and_visitors_see_no_banner(client: FlaskClient,
     assert post_json(client, "/account/confirm/resend", {}).status_code == 400
 
 
-def test_changing_the_address_confirms_it_and_drops_the_old_code(client: FlaskClient, app: Flask,
-                                                                 clock: FrozenClock) -> None:
-    register(client)
+def test_changing_the_address_confirms_it_and_drops_the_old_code(
+        client: FlaskClient, app: Flask, clock: FrozenClock, unconfirmed: Callable[..., None]) -> None:
+    unconfirmed()
     old_code = queued_code(app)
     sent = post_json(client, "/account/email/code", {"email": "alice2@example.com",
                                                      "password": PASSWORD})

@@ -15,7 +15,7 @@ from mailroom import create_app
 from mailroom.domain.clock import FrozenClock
 from mailroom.extensions import db
 from mailroom.models import User
-from mailroom.services import budget
+from mailroom.services import accounts, budget
 from mailroom.state import state
 from tests.conftest import base_config, csrf_token
 from tests.support.accounts import stored_user
@@ -380,9 +380,15 @@ def test_redis_unreachable_is_a_503_json_and_the_site_keeps_working(database_url
     client = down.test_client()
     assert client.get("/").status_code == 200
     registered = client.post("/auth/register", data={
-        "username": "carol", "email": "carol@example.com", "password": PASSWORD,
+        "username": "dave", "email": "dave@example.com", "password": PASSWORD,
         "password2": PASSWORD, "csrf_token": csrf_token(client, "/auth/register")})
-    assert registered.status_code == 302
+    assert registered.location == "/auth/register/code"
+    with down.app_context():
+        db.session.add(accounts.new_user("carol", "carol@example.com", PASSWORD))
+        db.session.commit()
+    signed_in = client.post("/auth/login", data={"identifier": "carol", "password": PASSWORD,
+                                                 "csrf_token": csrf_token(client, "/auth/login")})
+    assert signed_in.status_code == 302
     page = client.get("/account/")
     assert page.status_code == 200
     assert 'id="codes-down"' in page.get_data(as_text=True)
@@ -397,3 +403,58 @@ def test_redis_unreachable_is_a_503_json_and_the_site_keeps_working(database_url
     assert outbox(down) == []
     with down.app_context():
         db.engine.dispose()
+
+
+# --- the old address is kept for its owner during the revert window ------------------------------------
+
+
+def register(client: FlaskClient, username: str, email: str) -> Any:
+    """Post the registration form."""
+    return client.post("/auth/register", data={
+        "username": username, "email": email, "password": PASSWORD, "password2": PASSWORD,
+        "csrf_token": csrf_token(client, "/auth/register")})
+
+
+def pending_usernames(app: Flask) -> list[str]:
+    """Usernames of registrations waiting for their code."""
+    with app.app_context():
+        return [u.username for u in db.session.scalars(db.select(User)) if u.registration_handle]
+
+
+def test_the_old_address_is_reserved_during_the_revert_window(
+        client: FlaskClient, app: Flask, alice: User, make_user: Callable[..., User],
+        clock: FrozenClock) -> None:
+    path = revert_path(client, app)
+    make_user("bob", "bob@example.com")
+    bob = app.test_client()
+    bob.post("/auth/login", data={"identifier": "bob", "password": PASSWORD,
+                                  "csrf_token": csrf_token(bob, "/auth/login")})
+    taken = send_code(bob, email="Alice@Example.com")
+    assert (taken.status_code, taken.json["data"]["field"]) == (400, "email")
+    assert register(app.test_client(), "mallory", "alice@example.com").location == "/auth/register/code"
+    assert pending_usernames(app) == []
+    assert outbox(app)[-1].template == "register_taken"
+    assert outbox(app)[-1].recipients == ["alice@example.com"]
+    # The owner's revert still works on the last day of the window.
+    clock.advance(7 * 24 * 3600 - 60)
+    visitor = app.test_client()
+    assert visitor.post(path, data={"csrf_token": csrf_token(visitor, path)}).status_code == 302
+    assert stored_user(app, alice.id).email == "alice@example.com"
+
+
+def test_the_reservation_ends_with_the_window_or_when_the_owner_releases_it(
+        client: FlaskClient, app: Flask, alice: User, clock: FrozenClock) -> None:
+    path = revert_path(client, app)
+    visitor = app.test_client()
+    released = visitor.post(path + "/keep", data={"csrf_token": csrf_token(visitor, path)})
+    assert released.status_code == 302
+    register(app.test_client(), "newalice", "alice@example.com")
+    assert pending_usernames(app) == ["newalice"]
+    clock.advance(60)
+    send_code(client, email="third@example.com")
+    assert change(client, queued_code(app)).status_code == 200
+    assert register(app.test_client(), "mallory", "alice.new@example.com").status_code == 302
+    assert pending_usernames(app) == ["newalice"]
+    clock.advance(7 * 24 * 3600)
+    register(app.test_client(), "mallory", "alice.new@example.com")
+    assert pending_usernames(app) == ["newalice", "mallory"]

@@ -6,7 +6,6 @@ import logging
 
 from flask import current_app
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from mailroom.domain.addresses import email_key, normalize_email, username_key
 from mailroom.extensions import db
@@ -63,14 +62,6 @@ def find_by_username(name: str) -> User | None:
     return db.session.scalar(select(User).where(User.username_key == username_key(name)))
 
 
-def check_available(username: str | None, email: str | None) -> None:
-    """Raise AccountError on the first field whose value another account already holds."""
-    if username is not None and find_by_username(username) is not None:
-        raise AccountError("username", "That username is taken.")
-    if email is not None and find_by_email(email) is not None:
-        raise AccountError("email", "An account with that email address already exists.")
-
-
 def new_user(username: str, email: str, password: str) -> User:
     """Build (not store) a user with a normalised address and a hashed password."""
     address = normalize_address(email)
@@ -82,29 +73,6 @@ def new_user(username: str, email: str, password: str) -> User:
         password_hash=hash_password(password),
         created_at=now(),
     )
-
-
-def register(username: str, email: str, password: str) -> User:
-    """Create an account; on a taken username or address raise AccountError naming it."""
-    check_available(username, email)
-    user = new_user(username, email, password)
-    db.session.add(user)
-    after_registration(user)
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        check_available(username, email)
-        raise
-    return user
-
-
-def after_registration(user: User) -> None:
-    """Queue the address confirmation code in the registration transaction."""
-    from mailroom.services import confirmation  # imports this module
-
-    db.session.flush()
-    confirmation.queue_on_registration(user)
 
 
 def authenticate(identifier: str, password: str) -> User:

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-
 from mailroom.domain.addresses import email_key
-from mailroom.domain.errors import CodeError
 from mailroom.extensions import db
 from mailroom.mail.compose import send_email
 from mailroom.models import User
 from mailroom.services import codes
 from mailroom.services.accounts import AccountError
 from mailroom.urls import external_url
-
-log = logging.getLogger(__name__)
 
 PURPOSE = codes.CONFIRM_EMAIL
 TEMPLATE = "confirm_email"
@@ -27,19 +22,6 @@ def _queue(user: User) -> codes.IssuedCode:
                code=issued.code, minutes=codes.minutes(issued.expires_in),
                account_url=external_url("account.index"))
     return issued
-
-
-def queue_on_registration(user: User) -> None:
-    """Queue the first code in the registration transaction; any hitch only postpones it.
-
-    Registration must not fail because Redis is down or the address's budget is spent: the
-    account page offers "send a new code" for that case.
-    """
-    try:
-        codes.reserve_email(user.email)
-        _queue(user)
-    except (codes.BudgetSpent, codes.CodeStoreUnavailable, CodeError) as error:
-        log.warning("confirmation code for user %s postponed: %s", user.id, type(error).__name__)
 
 
 def _check_unconfirmed(user: User) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from flask import current_app
@@ -16,7 +17,7 @@ from mailroom.domain.errors import AddressInvalid, TokenExpired, TokenInvalid
 from mailroom.extensions import db
 from mailroom.mail.compose import send_email
 from mailroom.models import User
-from mailroom.services import codes
+from mailroom.services import codes, reservations
 from mailroom.services.accounts import (
     AccountError,
     find_by_email,
@@ -52,7 +53,7 @@ def _check_new_address(user: User, raw: str) -> str:
         raise AccountError("email", str(error)) from None
     if email_key(address) == user.email_key:
         raise AccountError("email", "That is already your address.")
-    if find_by_email(address) is not None:
+    if find_by_email(address) is not None or reservations.blocks(address, user.id):
         raise AccountError("email", "Another account already uses that address.")
     return address
 
@@ -91,12 +92,15 @@ def change_address(user: User, typed_code: str, expected_email: str | None = Non
     _check_expected(user, expected_email)
     codes.require_budget(user.email)
     new_email = codes.redeem_recorded(PURPOSE, user.id, typed_code)
-    if find_by_email(new_email) is not None:
+    if find_by_email(new_email) is not None or reservations.blocks(new_email, user.id):
         db.session.commit()
         raise AccountError("email", "Another account took that address meanwhile.")
     old_email = user.email
     codes.reserve_email(old_email)
     _set_address(user, new_email)
+    reservations.release(user.id, new_email)
+    # The old address stays this user's while the change can be undone, so no one can block it.
+    reservations.reserve(user.id, old_email, now() + timedelta(seconds=revert_ttl()))
     codes.discard(codes.CONFIRM_EMAIL, user.id)
     revoke_sessions(user, keep_current=True)
     _notify_old_address(user, old_email, new_email)
@@ -175,6 +179,7 @@ def revert(token: str) -> User:
         raise AccountError("email", f"{claim.old_email} now belongs to another account, so it "
                                     "cannot be put back. Please contact support.")
     _set_address(user, claim.old_email)
+    reservations.release(user.id, claim.old_email)
     # Whoever made the change knew the password: only a reset through the old address helps.
     set_password(user, secrets.token_urlsafe(32))
     revoke_sessions(user)
@@ -183,3 +188,10 @@ def revert(token: str) -> User:
     db.session.commit()
     return user
 
+
+def release_old_address(token: str) -> RevertClaim:
+    """The owner says the change was theirs: the old address is free for others at once."""
+    claim = read_revert(token, lock=True)
+    reservations.release(claim.user.id, claim.old_email)
+    db.session.commit()
+    return claim

@@ -7,8 +7,8 @@ from flask import Flask
 
 def register(app: Flask) -> None:
     """Attach everything web-facing to the application."""
-    # ``reset`` and ``account_security`` are imported for the routes they add to ``auth.bp``
-    # and ``account.bp``.
+    # ``reset``, ``registration`` and ``account_security`` are imported for the routes they add
+    # to ``auth.bp`` and ``account.bp``.
     from mailroom.web import (  # noqa: F401
         account,
         account_security,
@@ -17,6 +17,7 @@ def register(app: Flask) -> None:
         bodies,
         errors,
         main,
+        registration,
         reset,
         security,
         templating,

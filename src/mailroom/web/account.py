@@ -346,6 +346,18 @@ def revert_email_confirmed(token: str) -> ResponseReturnValue:
     return redirect(_after_revert())
 
 
+@bp.post("/email/revert/<token>/keep")
+@private
+def keep_new_email(token: str) -> ResponseReturnValue:
+    """The change was the owner's: release the old address now instead of at the link's expiry."""
+    try:
+        claim = email_change.release_old_address(token)
+    except (TokenExpired, TokenInvalid) as error:
+        return link_problem(error)
+    flash(f"Thank you. {claim.old_email} is no longer kept for your account.", "success")
+    return redirect(url_for("main.index"))
+
+
 def _after_revert() -> str:
     """Where to go next: the reset request page if it is installed, else sign-in."""
     if "auth.reset_password_request" in current_app.view_functions:

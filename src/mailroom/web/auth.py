@@ -1,4 +1,4 @@
-"""Register, sign in, sign out."""
+"""Sign in, sign out (registration is in ``web.registration``)."""
 
 from __future__ import annotations
 
@@ -8,35 +8,14 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers.response import Response
 
-from mailroom.extensions import db, login_manager
+from mailroom.extensions import login_manager
 from mailroom.models import User
 from mailroom.services import accounts, sessions
 from mailroom.web.account import guarded, submitted
-from mailroom.web.forms import LoginForm, RegistrationForm
+from mailroom.web.forms import LoginForm
 from mailroom.web.http import json_form_error, json_reply, redirect_next, wants_json
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
-
-
-@bp.route("/register", methods=["GET", "POST"])
-def register() -> Response | str | tuple[str, int]:
-    """Create an account, then sign the new user in."""
-    if current_user.is_authenticated:
-        return redirect(url_for("main.index"))
-    form = RegistrationForm()
-    if form.validate_on_submit():
-        try:
-            user = accounts.register(form.username.data or "", form.email.data or "",
-                                     form.password.data or "")
-        except accounts.AccountError as error:
-            getattr(form, error.field).errors.append(error.message)
-        else:
-            sessions.open_session(user, _user_agent(), get_remote_address() or "", remember=False)
-            db.session.commit()
-            login_user(user)
-            flash("Welcome! Your account is ready.", "success")
-            return redirect(url_for("account.index"))
-    return render_template("auth/register.html", form=form), 400 if form.errors else 200
 
 
 ALREADY_IN = "You are already signed in."
@@ -44,7 +23,7 @@ THROTTLED = ("Too many failed sign-in attempts. Please wait {wait} and try again
              "password with \"Forgot your password?\".")
 
 
-def _user_agent() -> str:
+def user_agent() -> str:
     """The browser's User-Agent header, for the session list."""
     return request.headers.get("User-Agent", "")
 
@@ -79,7 +58,7 @@ def login() -> ResponseReturnValue:
     if form.validate_on_submit():
         try:
             user = accounts.sign_in(form.identifier.data or "", form.password.data or "",
-                                    get_remote_address() or "", _user_agent(), bool(form.remember.data))
+                                    get_remote_address() or "", user_agent(), bool(form.remember.data))
         except accounts.SignInThrottled as error:
             return _throttled(form, error)
         except accounts.InvalidCredentials as error:

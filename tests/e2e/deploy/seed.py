@@ -19,13 +19,13 @@ def address(prefix: str, number: int) -> str:
     return f"{prefix}-{number:04d}@e2e.example"
 
 
-def seed_users(prefix: str, count: int, password: str) -> None:
-    """Create ``count`` confirmed accounts named ``<prefix>NNNN`` in one transaction."""
+def seed_users(prefix: str, count: int, password: str, confirmed: bool = True) -> None:
+    """Create ``count`` accounts named ``<prefix>NNNN`` (confirmed unless told) in one transaction."""
     app = create_app({"PASSWORD_HASH_METHOD": SEED_HASH})
     with app.app_context():
         for number in range(count):
             user = accounts.new_user(f"{prefix}{number:04d}", address(prefix, number), password)
-            user.email_confirmed = True
+            user.email_confirmed = confirmed
             db.session.add(user)
         db.session.commit()
     print(f"seeded {count} accounts")
@@ -51,9 +51,10 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--prefix", required=True)
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--password", default="seeded passphrase 1")
+    parser.add_argument("--unconfirmed", action="store_true", help="accounts whose address is not confirmed")
     args = parser.parse_args(argv)
     if args.what == "users":
-        seed_users(args.prefix, args.count, args.password)
+        seed_users(args.prefix, args.count, args.password, confirmed=not args.unconfirmed)
     else:
         seed_mail(args.prefix, args.count)
 

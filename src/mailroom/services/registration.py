@@ -1,0 +1,170 @@
+"""Registration that tells nobody whether an address has an account.
+
+Every registration gets the same reply and the same next step: "we emailed a code to that
+address; type it here". A free address gets a pending account and the code; a taken (or
+reserved) address gets no account, and its owner gets an email saying someone tried to register
+with it. The account starts only when the code is typed in the browser that registered, so an
+address nobody proved to own never holds an account, and a pending registration never blocks
+anyone: registering the address again replaces it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from limits import RateLimitItemPerHour
+from sqlalchemy import select
+
+from mailroom.domain.addresses import email_key
+from mailroom.domain.codes import normalize_code
+from mailroom.domain.errors import CodeError, CodeExhausted, CodeExpired, CodeMismatch
+from mailroom.extensions import db
+from mailroom.mail.compose import send_email
+from mailroom.models import User
+from mailroom.services import budget, codes, ratelimit, reservations, sessions
+from mailroom.services.accounts import (
+    AccountError,
+    find_by_email,
+    find_by_username,
+    new_user,
+    normalize_address,
+)
+from mailroom.services.passwords import hash_password
+from mailroom.state import now
+from mailroom.urls import external_url
+
+log = logging.getLogger(__name__)
+
+PURPOSE = codes.CONFIRM_EMAIL
+CODE_TEMPLATE = "register_code"
+CODE_SUBJECT = "Your code to finish registering at Mailroom"
+TAKEN_TEMPLATE = "register_taken"
+TAKEN_SUBJECT = "Someone tried to register at Mailroom with your address"
+# Wrong codes typed for a registration that has no account behind it are counted here.
+NO_ACCOUNT_NAMESPACE = "register-code"
+
+
+@dataclass(frozen=True)
+class Started:
+    """What the registering browser keeps: a handle, the address, and when it began (epoch s)."""
+
+    handle: str
+    email: str
+    started_at: int
+
+
+def handle_digest(handle: str) -> str:
+    """What the pending account keeps of the browser's handle."""
+    return hashlib.sha256(handle.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _is_stale(user: User) -> bool:
+    """A pending registration whose code can no longer be typed."""
+    return now() - user.created_at > timedelta(seconds=codes.policy().ttl)
+
+
+def _drop(user: User) -> None:
+    """Forget a pending registration (its code too)."""
+    codes.discard(PURPOSE, user.id)
+    db.session.delete(user)
+    db.session.flush()
+
+
+def _claim_username(username: str, address: str) -> None:
+    """Refuse a username held by an account; free one held by a stale or same-address pending one."""
+    holder = find_by_username(username)
+    if holder is None:
+        return
+    if holder.registration_handle and (_is_stale(holder) or holder.email_key == email_key(address)):
+        _drop(holder)
+        return
+    raise AccountError("username", "That username is taken.")
+
+
+def _tell_owner(name: str, address: str) -> None:
+    """Email the owner of a taken address, within its budget (caller commits)."""
+    if not budget.spend(address):
+        log.warning("registration notice withheld: the address's email budget is spent")
+        return
+    send_email(TAKEN_TEMPLATE, (name, address), TAKEN_SUBJECT, name=name,
+               login_url=external_url("auth.login"),
+               reset_url=external_url("auth.reset_password_request"))
+
+
+def _send_code(user: User) -> None:
+    """Store a code and queue its email; a hitch (budget, code store) only means no code yet."""
+    try:
+        codes.reserve_email(user.email)
+        issued = codes.issue_code(PURPOSE, user.id, user.email)
+    except (codes.BudgetSpent, codes.CodeStoreUnavailable, CodeError) as error:
+        log.warning("registration code for user %s not sent: %s", user.id, type(error).__name__)
+        return
+    send_email(CODE_TEMPLATE, (user.username, user.email), CODE_SUBJECT, name=user.username,
+               code=issued.code, minutes=codes.minutes(issued.expires_in))
+
+
+def _pending_account(username: str, address: str, password: str, handle: str) -> None:
+    """Add the account that waits for its code, and send the code (caller commits)."""
+    user = new_user(username, address, password)
+    user.registration_handle = handle_digest(handle)
+    db.session.add(user)
+    db.session.flush()
+    _send_code(user)
+
+
+def start(username: str, email: str, password: str) -> Started:
+    """Register: a pending account and its code for a free address, a notice for a taken one."""
+    address = normalize_address(email)
+    _claim_username(username, address)
+    handle = secrets.token_urlsafe(24)
+    holder = find_by_email(address)
+    if holder is not None and holder.registration_handle:
+        _drop(holder)
+        holder = None
+    owner_id = reservations.holder(address)
+    if holder is not None or owner_id is not None:
+        owner = holder or db.session.get(User, owner_id)
+        hash_password(password)  # the work the other path does, so neither answers faster
+        _tell_owner(owner.username if owner else "", address)
+    else:
+        _pending_account(username, address, password, handle)
+    db.session.commit()
+    return Started(handle=handle, email=address, started_at=int(now().timestamp()))
+
+
+def _no_account_attempt(handle: str) -> CodeError:
+    """A wrong code where no account waits: counted and answered as a wrong code would be."""
+    item = RateLimitItemPerHour(codes.policy().max_attempts)
+    key = handle_digest(handle)
+    if not ratelimit.hit(item, NO_ACCOUNT_NAMESPACE, key):
+        return CodeExhausted("too many wrong codes")
+    return CodeMismatch(ratelimit.remaining(item, NO_ACCOUNT_NAMESPACE, key))
+
+
+def finish(started: Started, typed_code: str, user_agent: str, client: str) -> User:
+    """Start the account and its first session when the code matches; else raise the CodeError
+    a wrong code gets."""
+    code = normalize_code(typed_code)
+    if now().timestamp() - started.started_at > codes.policy().ttl:
+        raise CodeExpired("registration expired")
+    user: User | None = db.session.scalar(select(User).where(
+        User.registration_handle == handle_digest(started.handle)))
+    if user is None:
+        raise _no_account_attempt(started.handle)
+    codes.redeem_recorded(PURPOSE, user.id, code)
+    user.registration_handle = None
+    user.email_confirmed = True
+    user.created_at = now()
+    sessions.open_session(user, user_agent, client, remember=False)
+    db.session.commit()
+    return user
+
+
+def ttl() -> int:
+    """Seconds a registration waits for its code."""
+    return int(codes.policy().ttl)
+
