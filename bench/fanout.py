@@ -64,7 +64,7 @@ def migrate_and_fill(app: Flask, count: int) -> None:
         rows = [{"username": f"reader{i}", "username_key": f"reader{i}",
                  "email": f"reader{i}@example.com", "email_key": f"reader{i}@example.com",
                  "password_hash": password_hash, "email_confirmed": True, "created_at": now(),
-                 "session_version": 1, "is_admin": False, "subscribed": True,
+                 "is_admin": False, "subscribed": True,
                  "unsubscribe_token": secrets.token_urlsafe(24)} for i in range(count)]
         db.session.execute(insert(User), rows)
         db.session.commit()

@@ -17,7 +17,7 @@ from jinja2 import StrictUndefined, TemplateError
 
 from mailroom.config import DEVELOPMENT
 from mailroom.mail.error_reports import Report
-from mailroom.services import confirmation, email_change, reset
+from mailroom.services import accounts, confirmation, email_change, registration, reset
 from mailroom.urls import external_url
 from mailroom.web.devmail import framed_html
 
@@ -47,6 +47,24 @@ def _password_changed() -> Sample:
     """The notice after a password change."""
     return Sample(reset.NOTICE_SUBJECT, {"name": "alice", "changed_at": SAMPLE_MOMENT,
                                          "request_link": external_url("auth.reset_password_request")})
+
+
+def _signin_attempts() -> Sample:
+    """The owner's notice when wrong passwords pile up."""
+    return Sample(accounts.ATTEMPTS_SUBJECT, {"name": "alice", "since": SAMPLE_MOMENT,
+                                              "request_link": external_url("auth.reset_password_request")})
+
+
+def _register_code() -> Sample:
+    """The code that starts a new account."""
+    return Sample(registration.CODE_SUBJECT, {"name": "alice", "code": SAMPLE_CODE, "minutes": 10})
+
+
+def _register_taken() -> Sample:
+    """The notice to an address someone tried to register again."""
+    return Sample(registration.TAKEN_SUBJECT, {
+        "name": "alice", "login_url": external_url("auth.login"),
+        "reset_url": external_url("auth.reset_password_request")})
 
 
 def _confirm() -> Sample:
@@ -95,7 +113,8 @@ def _test() -> Sample:
 SAMPLES: dict[str, Callable[[], Sample]] = {
     "reset_password": _reset_link, "password_changed": _password_changed, "confirm_email": _confirm,
     "email_change_code": _change_code, "email_changed": _changed, "announcement": _announcement,
-    "error_report": _error_report, "test": _test,
+    "error_report": _error_report, "test": _test, "signin_attempts": _signin_attempts,
+    "register_code": _register_code, "register_taken": _register_taken,
 }
 
 

@@ -1,7 +1,7 @@
 """account security
 
 Revision ID: 0004_account_security
-Revises: 0001
+Revises: 0003_bulk_storage
 Create Date: 2026-12-01 22:26:00.710175
 
 Server-side sessions, addresses reserved for a revert, registrations waiting for their code;
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0004_account_security'
-down_revision = '0001'
+down_revision = '0003_bulk_storage'
 branch_labels = None
 depends_on = None
 
