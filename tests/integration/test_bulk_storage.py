@@ -144,3 +144,15 @@ def test_large_files_spliced_in_give_the_bytes_the_email_package_gives(app: Flas
         message = build_message(envelope, "Text.", "<p>HTML.</p>")
         assert wire_bytes(message) == render_mime(message).as_bytes()
         assert wire_bytes(message) == wire_bytes(message)
+
+
+def test_a_reader_who_unsubscribes_after_the_fan_out_is_skipped(
+        app: Flask, smtp: SMTPServer, deliver: Callable[[], int]) -> None:
+    add_users(app, 2)
+    fan_out(app, [])
+    with app.app_context():
+        announcements.set_subscribed(user_named(app, "user1").unsubscribe_token, False)
+    assert deliver() == 2
+    assert [m.rcpt_tos for m in smtp.wait_for(1)] == [["user0@example.com"]]
+    assert {row.recipients[0]: row.status for row in outbox(app)} == {
+        "user0@example.com": "sent", "user1@example.com": "skipped"}

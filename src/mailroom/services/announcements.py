@@ -232,11 +232,17 @@ def _cached_content(announcement_id: int) -> Content | None:
     return found
 
 
+def _still_subscribed(user_id: int) -> bool:
+    """Whether the user still exists and still wants announcements."""
+    return bool(db.session.scalar(select(User.subscribed).where(User.id == user_id)))
+
+
 def build_copy(address: str, params: Mapping[str, Any]) -> Message | None:
     """In the worker, at every attempt: one recipient's copy from what its outbox row keeps
-    (name, unsubscribe token) and the announcement stored once; None when the announcement is gone."""
+    (name, unsubscribe token) and the announcement stored once; None (skipped) when the
+    announcement is gone or the reader unsubscribed since the fan-out."""
     content = _cached_content(int(params["announcement"]))
-    if content is None:
+    if content is None or not _still_subscribed(int(params["user"])):
         return None
     recipient = Recipient(int(params["user"]), str(params["name"]), address, str(params["token"]))
     return personalised(content, recipient)
