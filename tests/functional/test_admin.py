@@ -180,19 +180,20 @@ def test_send_fans_out_in_the_background_and_the_page_counts_the_copies(
     add_users(app, 2, "unconfirmed", confirmed=False)
     add_users(app, 2, "gone", subscribed=False)
     announcement_id = draft(app)
-    response = post(client, f"/admin/announcements/{announcement_id}/send", follow_redirects=True)
+    response = post(client, f"/admin/announcements/{announcement_id}/send", {"confirm_count": "6"},
+                    follow_redirects=True)
     assert "Sending has started" in response.get_data(as_text=True)
     finish_fan_out(app, announcement_id)
     page = client.get(f"/admin/announcements/{announcement_id}").get_data(as_text=True)
     assert re.search(r'id="count-queued">6<', page)
-    assert re.search(r'id="announcement-status">queued<', page)
-    post(client, f"/admin/announcements/{announcement_id}/send")
+    assert re.search(r'id="announcement-status">sending<', page), "queued copies are still on their way"
+    post(client, f"/admin/announcements/{announcement_id}/send", {"confirm_count": "6"})
     finish_fan_out(app, announcement_id)
     assert sorted(r.recipients[0] for r in outbox(app)) == sorted(
         [f"user{i}@example.com" for i in range(5)] + ["root@example.com"])
     listing = client.get("/admin/").get_data(as_text=True)
     assert "Spring news" in listing
-    assert ">queued<" in listing
+    assert ">sending<" in listing
 
 
 def test_after_delivery_and_purge_the_pages_still_show_the_announcement(
@@ -203,7 +204,7 @@ def test_after_delivery_and_purge_the_pages_still_show_the_announcement(
         announcement_id = announcements.create("Spring news", "Things are growing.", attachments=[
             Attachment("plan.pdf", "application/pdf", b"%PDF" * 100)]).id
     smtp.refuse_recipient("user2@example.com")
-    post(client, f"/admin/announcements/{announcement_id}/send")
+    post(client, f"/admin/announcements/{announcement_id}/send", {"confirm_count": "4"})
     finish_fan_out(app, announcement_id)
     assert deliver() == 4
     clock.advance(minutes=1)
@@ -277,7 +278,7 @@ def test_the_chart_draws_sent_and_failed_per_minute(app: Flask, client: FlaskCli
         put(app, clock, "sent", at + timedelta(seconds=seconds))  # 09:00
     clock.set(at + timedelta(seconds=20))
 
-    page = client.get("/admin/dashboard").get_data(as_text=True)
+    page = client.get("/admin/dashboard?width=1920").get_data(as_text=True)
     svg = chart(page)
     found = bars(svg)
     expected = {("sent", "2026-03-02T06:01"): 1, ("sent", "2026-03-02T08:57"): 3,
@@ -290,12 +291,13 @@ def test_the_chart_draws_sent_and_failed_per_minute(app: Flask, client: FlaskCli
         assert float(found[key].get("height", "")) == pytest.approx(plot_height * count / 5, abs=0.01)
     xs = [float(found[key].get("x", "")) for key in sorted(expected, key=lambda k: (k[1], k[0] != "sent"))]
     assert xs == sorted(xs)
-    assert [t.text for t in svg.iter(f"{SVG}text") if t.get("class") == "y-label"] == ["0", "5"]
+    ticks = [t.text for t in svg.iter(f"{SVG}text") if t.get("class") == "y-label"]
+    assert ticks == ["0", "1", "2", "3", "4", "5"]
     assert "06:30" in [t.text for t in svg.iter(f"{SVG}text") if t.get("class") == "x-label"]
     assert 'id="total-sent">9<' in page
     assert 'id="total-failed">2<' in page
 
-    one_hour = bars(chart(client.get("/admin/dashboard?hours=1").get_data(as_text=True)))
+    one_hour = bars(chart(client.get("/admin/dashboard?hours=1&width=1920").get_data(as_text=True)))
     assert ("sent", "2026-03-02T06:01") not in one_hour
     assert ("sent", "2026-03-02T08:57") in one_hour
 

@@ -46,13 +46,27 @@ def describe(violations: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def accessibility_problems(page: Any, where: str) -> list[str]:
+    """The serious or critical axe-core violations, described, or nothing."""
+    violations = axe_violations(page)
+    return [f"{where}:\n{describe(violations)}"] if violations else []
+
+
 def assert_accessible(page: Any, where: str) -> None:
     """No serious or critical axe-core violation."""
-    violations = axe_violations(page)
-    assert not violations, f"{where}:\n{describe(violations)}"
+    problems = accessibility_problems(page, where)
+    assert not problems, problems[0]
+
+
+def scroll_problems(page: Any, where: str) -> list[str]:
+    """What is wider than the viewport (nothing to scroll sideways), or nothing."""
+    widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    if widths[0] <= widths[1]:
+        return []
+    return [f"{where}: page is {widths[0]} px wide in a {widths[1]} px viewport"]
 
 
 def assert_no_horizontal_scroll(page: Any, where: str) -> None:
     """The page is no wider than the viewport (nothing to scroll sideways)."""
-    widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
-    assert widths[0] <= widths[1], f"{where}: page is {widths[0]} px wide in a {widths[1]} px viewport"
+    problems = scroll_problems(page, where)
+    assert not problems, problems[0]

@@ -145,6 +145,16 @@ class CodePolicy:
         if record.resend_at is not None and now < record.resend_at:
             raise CooldownActive(seconds_until(record.resend_at, now))
 
+    def resend_wait(self, record: CodeRecord | None, now: datetime) -> tuple[int, bool]:
+        """Seconds until a new code may be sent, and whether that wait is a lockout (wrong codes)."""
+        try:
+            self.check_resend(record, now)
+        except LockedOut as error:
+            return error.retry_after, True
+        except CooldownActive as error:
+            return error.retry_after, False
+        return 0, False
+
     def issue(self, record: CodeRecord | None, code_hash: str, email: str,
               now: datetime) -> CodeRecord:
         """The record holding a new code; the failure count of the old one is kept."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, LargeBinary, String, Text
+from sqlalchemy import ForeignKey, LargeBinary, String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mailroom.db import BigId
@@ -27,6 +27,9 @@ class Announcement(db.Model):  # type: ignore[name-defined]
     status: Mapped[str] = mapped_column(String(16), default="draft")
     recipients_total: Mapped[int] = mapped_column(default=0)
     queued_count: Mapped[int] = mapped_column(default=0)
+    # Whether each copy starts with "Hello <name>,"; the Markdown the HTML part was made from.
+    greeting: Mapped[bool] = mapped_column(default=True, server_default=true())
+    markdown_body: Mapped[str | None] = mapped_column(Text)
     attachments: Mapped[list[AnnouncementAttachment]] = relationship(
         back_populates="announcement", cascade="all, delete-orphan", order_by="AnnouncementAttachment.id"
     )

@@ -100,6 +100,7 @@ class Content:
     text_body: str
     html_body: str | None
     files: tuple[Attachment, ...]
+    greeting: bool = True
 
 
 ProgressCallback = Callable[[int], None]
@@ -131,7 +132,7 @@ def dedupe_key(announcement_id: int, user_id: int) -> str:
     return f"announcement:{announcement_id}:user:{user_id}"
 
 
-def _check_text(subject: str, text_body: str, html_body: str | None) -> None:
+def check_text(subject: str, text_body: str, html_body: str | None) -> None:
     """Refuse an empty or overlong subject or body, and line breaks in the subject."""
     if not subject.strip() or len(subject) > SUBJECT_MAX:
         raise AnnouncementError("subject", f"Write a subject of 1 to {SUBJECT_MAX} characters.")
@@ -145,7 +146,7 @@ def _check_text(subject: str, text_body: str, html_body: str | None) -> None:
         raise AnnouncementError("html_body", f"Use at most {BODY_MAX:,} characters.")
 
 
-def _check_attachments(attachments: Sequence[Attachment]) -> None:
+def check_attachments(attachments: Sequence[Attachment]) -> None:
     """Refuse too many files, too many bytes, and unusable file names."""
     if len(attachments) > MAX_ATTACHMENTS:
         raise AnnouncementError("attachments", f"Attach at most {MAX_ATTACHMENTS} files.")
@@ -163,16 +164,19 @@ def _check_attachments(attachments: Sequence[Attachment]) -> None:
 
 
 def create(subject: str, text_body: str, *, markdown: str | None = None, html: str | None = None,
-           attachments: Sequence[Attachment] = (), author_id: int | None = None) -> Announcement:
-    """Store a draft; ``markdown`` is rendered (raw HTML escaped), ``html`` is the operator's own."""
+           attachments: Sequence[Attachment] = (), author_id: int | None = None,
+           greeting: bool = True) -> Announcement:
+    """Store a draft; ``markdown`` is rendered (raw HTML escaped), ``html`` is the operator's own;
+    ``greeting`` starts each copy with "Hello <name>,"."""
     if markdown is not None and html is not None:
         raise ValueError("give markdown or html, not both")
     html_body = render_markdown(markdown) if markdown and markdown.strip() else (html or None)
-    _check_text(subject, text_body, html_body)
-    _check_attachments(attachments)
+    check_text(subject, text_body, html_body)
+    check_attachments(attachments)
     announcement = Announcement(subject=subject.strip(), text_body=text_body, html_body=html_body,
                                 created_by_id=author_id, created_at=now(), status=DRAFT,
-                                recipients_total=0, queued_count=0)
+                                recipients_total=0, queued_count=0, greeting=greeting,
+                                markdown_body=markdown if markdown and markdown.strip() else None)
     announcement.attachments = [AnnouncementAttachment(filename=a.filename, content_type=a.content_type,
                                                        data=a.data) for a in attachments]
     db.session.add(announcement)
@@ -197,7 +201,7 @@ def content_of(announcement: Announcement, *, with_files: bool = True) -> Conten
     """The shared part of every copy of ``announcement``."""
     files = tuple(files_of(announcement)) if with_files else ()
     return Content(announcement.id, announcement.subject, announcement.text_body,
-                   announcement.html_body, files)
+                   announcement.html_body, files, announcement.greeting)
 
 
 def _envelope(content: Content, recipient: Recipient, link: str, subject_prefix: str) -> Envelope:
@@ -214,7 +218,8 @@ def personalised(content: Content, recipient: Recipient, subject_prefix: str = "
     link = external_url("unsubscribe.confirm", token=recipient.unsubscribe_token)
     return compose(TEMPLATE, _envelope(content, recipient, link, subject_prefix),
                    subject=content.subject, username=recipient.username, email=recipient.email,
-                   text_body=content.text_body, html_body=content.html_body, unsubscribe_url=link)
+                   text_body=content.text_body, html_body=content.html_body, unsubscribe_url=link,
+                   greeting=content.greeting)
 
 
 def _cached_content(announcement_id: int) -> Content | None:

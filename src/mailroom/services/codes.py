@@ -79,6 +79,7 @@ class PendingCode:
     email: str | None
     resend_after: int
     expires_in: int
+    locked: bool = False
 
 
 class CodeStore(Protocol):
@@ -344,9 +345,9 @@ def pending(purpose: str, user_id: int) -> PendingCode | None:
     if record is None:
         return None
     live = record.is_live(moment)
-    info = PendingCode(email=record.email if live else None,
-                       resend_after=seconds_until(record.resend_at, moment),
-                       expires_in=seconds_until(record.expires_at, moment) if live else 0)
+    wait, locked = policy().resend_wait(record, moment)
+    info = PendingCode(email=record.email if live else None, resend_after=wait,
+                       expires_in=seconds_until(record.expires_at, moment) if live else 0, locked=locked)
     return info if info.email or info.resend_after else None
 
 

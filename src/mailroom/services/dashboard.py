@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, func, select, update
@@ -12,7 +12,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from mailroom.domain.chart import Chart, layout
+from mailroom.domain.chart import Chart, Frame, choose_bucket, clamp_width, layout, minute_range
 from mailroom.extensions import db
 from mailroom.models.outbox import OutboxMessage, OutboxStatus
 from mailroom.state import now
@@ -90,13 +90,15 @@ def per_minute(column: Any, since: datetime) -> dict[datetime, int]:
             for minute, count in db.session.execute(query)}
 
 
-def delivery_chart(moment: datetime, hours: int) -> Chart:
-    """Sent and failed messages per minute over the last ``hours`` hours, laid out for drawing."""
+def delivery_chart(moment: datetime, hours: int, width: int | None = None) -> Chart:
+    """Sent and failed messages over the last ``hours`` hours, in buckets that fit ``width`` pixels."""
     minutes = hours * 60
-    since = moment.replace(second=0, microsecond=0) - timedelta(minutes=minutes - 1)
+    frame = Frame(width=float(clamp_width(width)))
+    bucket = choose_bucket(minutes, frame.plot_width)
+    since = minute_range(moment, -(-minutes // bucket), bucket)[0]
     series = [("sent", per_minute(OutboxMessage.sent_at, since)),
               ("failed", per_minute(OutboxMessage.failed_at, since))]
-    return layout(series, moment, minutes)
+    return layout(series, moment, minutes, frame, bucket)
 
 
 def recent_failures(limit: int = RECENT_FAILURES) -> list[Failure]:
@@ -133,3 +135,9 @@ def retry_failed(ids: Sequence[int] | None = None) -> int:
     )
     db.session.commit()
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def overview_for(hours: int, width: int | None) -> Overview:
+    """The overview with its chart laid out for ``width`` pixels (what the browser measured)."""
+    view = overview(hours)
+    return replace(view, chart=delivery_chart(now(), hours, width))

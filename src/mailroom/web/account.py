@@ -39,10 +39,12 @@ from mailroom.domain.errors import (
     TokenExpired,
     TokenInvalid,
 )
+from mailroom.domain.waits import format_wait
 from mailroom.extensions import limiter
 from mailroom.models import User
 from mailroom.services import codes, confirmation, email_change
 from mailroom.services.accounts import AccountError
+from mailroom.services.preferences import set_announcements
 from mailroom.web.forms import current_password_field, email_field, no_control_characters
 from mailroom.web.http import form_errors, json_reply, private, wants_json
 
@@ -113,13 +115,20 @@ def submitted() -> MultiDict[str, str]:
 # --- replies -----------------------------------------------------------------------------------
 
 
-def _seconds(count: int) -> str:
-    """A duration for people: seconds under two minutes, else minutes."""
-    return f"{count} seconds" if count < 120 else f"{codes.minutes(count)} minutes"
+# Which code an endpoint redeems, to tell the wait after it is used up.
+PURPOSES = {"account.change_email": email_change.PURPOSE, "account.confirm_email": confirmation.PURPOSE}
+NEW_CODE_IN = "You can ask for a new code in {wait}."
+LOCKED_NEW_CODE_IN = "Too many wrong codes: you can ask for a new code in {wait}."
 
 
-def describe(error: Problem) -> tuple[int, str, dict[str, Any]]:
-    """Status, message and data (without the field) for each refusal a use case raises."""
+def wait_sentence(pending: codes.PendingCode | None) -> str:
+    """The sentence under a "send code" button while it waits ({wait} is filled in, live)."""
+    return LOCKED_NEW_CODE_IN if pending is not None and pending.locked else NEW_CODE_IN
+
+
+def describe(error: Problem, wait: int = 0) -> tuple[int, str, dict[str, Any]]:
+    """Status, message and data (without the field) for each refusal a use case raises; ``wait`` is
+    the resend wait after a code was used up by wrong tries."""
     if isinstance(error, AccountError):
         return 400, error.message, {"field": error.field}
     if isinstance(error, codes.CodeStoreUnavailable):
@@ -129,31 +138,38 @@ def describe(error: Problem) -> tuple[int, str, dict[str, Any]]:
                      "Nothing was sent; please try again later."), {"reason": "budget"}
     if isinstance(error, CooldownActive):
         return _cooldown(error)
-    return 400, _code_message(error), {"field": "code", **_attempts(error)}
+    data: dict[str, Any] = {"field": "code", **_attempts(error)}
+    if used_up(error) and wait:
+        data.update(reason="locked", resend_after=wait, wait_text=LOCKED_NEW_CODE_IN)
+    return 400, _code_message(error, wait), data
 
 
 def _cooldown(error: CooldownActive) -> tuple[int, str, dict[str, Any]]:
-    """429 with the seconds to wait."""
-    wait = _seconds(error.retry_after)
-    message = (f"Too many wrong codes. You can ask for a new code in {wait}."
-               if isinstance(error, LockedOut)
-               else f"A code was sent moments ago. You can ask for another in {wait}.")
-    return 429, message, {"reason": "cooldown", "resend_after": error.retry_after}
+    """429 with the seconds to wait, worded as every wait on the page is."""
+    sentence = LOCKED_NEW_CODE_IN if isinstance(error, LockedOut) else NEW_CODE_IN
+    return 429, sentence.format(wait=format_wait(error.retry_after)), {
+        "reason": "locked" if isinstance(error, LockedOut) else "cooldown",
+        "resend_after": error.retry_after, "wait_text": sentence}
 
 
-def _code_message(error: CodeError) -> str:
+def used_up(error: CodeError) -> bool:
+    """Whether wrong tries voided the code (the last try, or one after it)."""
+    return isinstance(error, CodeExhausted) or (isinstance(error, CodeMismatch) and not error.attempts_left)
+
+
+def _code_message(error: CodeError, wait: int) -> str:
     """What to tell someone whose code was refused."""
+    if used_up(error):
+        then = LOCKED_NEW_CODE_IN.format(wait=format_wait(wait)) if wait else "Ask for a new code."
+        return f"That code is not right and it no longer works. {then}"
     if isinstance(error, CodeMismatch):
-        if error.attempts_left:
-            return f"That code is not right. {error.attempts_left} tries left."
-        return "That code is not right and no tries are left: ask for a new code in a few minutes."
-    if isinstance(error, CodeExhausted):
-        return "Too many wrong codes: this code no longer works. Ask for a new one in a few minutes."
+        tries = "1 try" if error.attempts_left == 1 else f"{error.attempts_left} tries"
+        return f"That code is not right: {tries} left."
     if isinstance(error, CodeExpired):
-        return "There is no valid code: it expired or was already used. Ask for a new one."
+        return "This code has expired or was already used. Ask for a new code."
     if isinstance(error, CodeMalformed):
         return str(error)
-    return "That code cannot be used. Ask for a new one."
+    return "That code cannot be used. Ask for a new code."
 
 
 def _attempts(error: CodeError) -> dict[str, int]:
@@ -174,8 +190,14 @@ def problem(status: int, message: str, data: Mapping[str, Any],
 
 
 def refuse(error: Problem, default_field: str | None = None) -> ResponseReturnValue:
-    """The reply for a refusal raised by a use case."""
-    status, message, data = describe(error)
+    """The reply for a refusal raised by a use case; for a code used up by wrong tries, the wait
+    before a new one (from the same source as the page's countdown)."""
+    wait = 0
+    purpose = PURPOSES.get(request.endpoint or "")
+    if purpose and isinstance(error, CodeError) and used_up(error):
+        pending = codes.pending(purpose, _user().id)
+        wait = pending.resend_after if pending else 0
+    status, message, data = describe(error, wait)
     return problem(status, message, data, default_field)
 
 
@@ -227,7 +249,8 @@ def render_page(errors: Mapping[str, str] | None = None, alert: str | None = Non
     """The account page, with errors beside the fields of the form that was sent."""
     return render_template("account/index.html", errors=errors or {}, alert=alert,
                            values={"email": request.form.get("email", "")},
-                           section=SECTIONS.get(request.endpoint or ""), **page_state())
+                           section=SECTIONS.get(request.endpoint or ""), wait_sentence=wait_sentence,
+                           **page_state())
 
 
 @bp.get("/")
@@ -304,6 +327,20 @@ def resend_confirmation() -> ResponseReturnValue:
     return done(f"We sent a new code to {issued.email}.",
                 {"email": issued.email, "resend_after": issued.resend_after,
                  "expires_in": issued.expires_in})
+
+
+# --- email preferences ---------------------------------------------------------------------------
+
+
+@bp.post("/preferences")
+@login_required
+def preferences() -> ResponseReturnValue:
+    """Subscribe to announcements or stop them (account emails are not affected)."""
+    wanted = request.form.get("announcements") == "1"
+    set_announcements(_user(), wanted)
+    flash("You will receive announcements." if wanted else
+          "You will no longer receive announcements. Account emails still reach you.", "success")
+    return redirect(url_for("account.index") + "#preferences")
 
 
 # --- the revert link sent to the old address ------------------------------------------------------

@@ -22,12 +22,13 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
 from werkzeug.datastructures import FileStorage
-from wtforms import StringField, SubmitField, TextAreaField
+from wtforms import BooleanField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from mailroom.extensions import login_manager
 from mailroom.mail.compose import Attachment
-from mailroom.services import announcements, dashboard
+from mailroom.models import Announcement
+from mailroom.services import announcements, dashboard, drafts
 from mailroom.web.errors import error_response
 from mailroom.web.forms import no_control_characters
 
@@ -61,6 +62,7 @@ class AnnouncementForm(FlaskForm):
         DataRequired(), Length(max=announcements.BODY_MAX), no_nul, valid_text])
     markdown_body = TextAreaField("HTML body, written in Markdown (optional)", validators=[
         Optional(), Length(max=announcements.BODY_MAX), no_nul, valid_text])
+    greeting = BooleanField("Start each copy with “Hello <name>,”", default=True)
     attachments = MultipleFileField("Attachments (optional)")
     submit = SubmitField("Save draft")
 
@@ -98,7 +100,8 @@ def index() -> str:
     """The latest announcements with how far each has been delivered."""
     latest = announcements.recent()
     counts = announcements.delivery_counts([a.id for a in latest])
-    return render_template("admin/index.html", announcements=latest, counts=counts)
+    statuses = {a.id: drafts.status_of(a, counts[a.id]) for a in latest}
+    return render_template("admin/index.html", announcements=latest, statuses=statuses)
 
 
 @bp.route("/announcements/new", methods=["GET", "POST"])
@@ -109,16 +112,69 @@ def new() -> ResponseReturnValue:
         try:
             announcement = announcements.create(
                 form.subject.data or "", form.text_body.data or "", markdown=form.markdown_body.data,
-                attachments=uploaded_files(form.attachments.data), author_id=current_user.id)
+                attachments=uploaded_files(form.attachments.data), author_id=current_user.id,
+                greeting=bool(form.greeting.data))
         except announcements.AnnouncementError as error:
-            getattr(form, error.field if error.field != "html_body" else "markdown_body").errors.append(
-                error.message)
+            field_error(form, error)
         else:
             flash("Draft saved. Send yourself a preview, then send it to everyone.", "success")
             return redirect(url_for("admin.show", announcement_id=announcement.id))
     return render_template("admin/new.html", form=form, max_files=announcements.MAX_ATTACHMENTS,
                            max_mb=announcements.MAX_ATTACHMENT_BYTES // (1024 * 1024)), (
         400 if form.errors else 200)
+
+
+def field_error(form: AnnouncementForm, error: announcements.AnnouncementError) -> None:
+    """Show a refusal beside the field it names."""
+    name = {"html_body": "markdown_body", "status": "subject"}.get(error.field, error.field)
+    getattr(form, name).errors.append(error.message)
+
+
+def _draft_or_404(announcement_id: int) -> Announcement:
+    """The announcement (draft or not), or a 404."""
+    try:
+        return announcements.get(announcement_id)
+    except LookupError:
+        abort(404)
+
+
+@bp.route("/announcements/<int:announcement_id>/edit", methods=["GET", "POST"])
+def edit(announcement_id: int) -> ResponseReturnValue:
+    """Change a draft; once sending began it cannot change."""
+    draft = _draft_or_404(announcement_id)
+    if draft.status != announcements.DRAFT:
+        flash(drafts.NOT_A_DRAFT, "warning")
+        return redirect(url_for("admin.show", announcement_id=announcement_id))
+    form = AnnouncementForm(data={"subject": draft.subject, "text_body": draft.text_body,
+                                  "markdown_body": draft.markdown_body, "greeting": draft.greeting})
+    form.submit.label.text = "Save changes"
+    if form.validate_on_submit():
+        try:
+            drafts.update(announcement_id, form.subject.data or "", form.text_body.data or "",
+                          markdown=form.markdown_body.data, greeting=bool(form.greeting.data),
+                          attachments=uploaded_files(form.attachments.data))
+        except announcements.AnnouncementError as error:
+            field_error(form, error)
+        else:
+            flash("Draft saved.", "success")
+            return redirect(url_for("admin.show", announcement_id=announcement_id))
+    return render_template("admin/new.html", form=form, draft=draft, max_files=announcements.MAX_ATTACHMENTS,
+                           max_mb=announcements.MAX_ATTACHMENT_BYTES // (1024 * 1024)), (
+        400 if form.errors else 200)
+
+
+@bp.post("/announcements/<int:announcement_id>/delete")
+def delete(announcement_id: int) -> ResponseReturnValue:
+    """Delete a draft; an announcement being sent or sent stays."""
+    try:
+        subject = drafts.delete(announcement_id)
+    except LookupError:
+        abort(404)
+    except announcements.AnnouncementError as error:
+        flash(error.message, "warning")
+        return redirect(url_for("admin.show", announcement_id=announcement_id))
+    flash(f"Draft “{subject}” deleted.", "success")
+    return redirect(url_for("admin.index"))
 
 
 def _announcement_or_404(announcement_id: int) -> announcements.Summary:
@@ -132,7 +188,9 @@ def _announcement_or_404(announcement_id: int) -> announcements.Summary:
 @bp.get("/announcements/<int:announcement_id>")
 def show(announcement_id: int) -> str:
     """The announcement, its text as the admin would receive it, and its delivery so far."""
-    return render_template("admin/show.html", summary=_announcement_or_404(announcement_id))
+    summary = _announcement_or_404(announcement_id)
+    return render_template("admin/show.html", summary=summary,
+                           status=drafts.status_of(summary.announcement, summary.counts))
 
 
 @bp.get("/announcements/<int:announcement_id>/preview.html")
@@ -155,9 +213,22 @@ def preview(announcement_id: int) -> ResponseReturnValue:
     return redirect(url_for("admin.show", announcement_id=announcement_id))
 
 
+@bp.get("/announcements/<int:announcement_id>/send")
+def confirm_send(announcement_id: int) -> ResponseReturnValue:
+    """Ask before a mass send, naming how many people it reaches."""
+    return render_template("admin/confirm_send.html", summary=_announcement_or_404(announcement_id),
+                           changed=False)
+
+
 @bp.post("/announcements/<int:announcement_id>/send")
 def send(announcement_id: int) -> ResponseReturnValue:
-    """Start queueing a copy for every confirmed, subscribed user; sending again adds only missing copies."""
+    """Start queueing a copy for every confirmed, subscribed user, once the admin confirmed the count
+    they were shown; sending again adds only missing copies."""
+    summary = _announcement_or_404(announcement_id)
+    if request.form.get("confirm_count") != str(summary.eligible_now):
+        changed = "confirm_count" in request.form
+        return render_template("admin/confirm_send.html", summary=summary, changed=changed), (
+            409 if changed else 400)
     try:
         started = announcements.send_in_background(announcement_id)
     except LookupError:
@@ -181,15 +252,30 @@ def duration(seconds: float | None) -> str:
     return f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
+def _period() -> tuple[int, int | None]:
+    """The chart's hours (0 when invalid) and the pixel width the browser measured, if any."""
+    raw = request.args.get("hours", str(DEFAULT_HOURS))
+    width = request.args.get("width", "")
+    return (int(raw) if raw.isdigit() else 0), (int(width) if width.isdigit() and len(width) < 6 else None)
+
+
+def _bad_period() -> ResponseReturnValue:
+    """The refusal for an hours value out of range."""
+    return error_response(400, f"hours must be a whole number from 1 to {dashboard.MAX_HOURS}.",
+                          field="hours")
+
+
 @bp.get("/dashboard")
 def dashboard_page() -> ResponseReturnValue:
-    """Counts by status, the oldest queued age, the per-minute chart and the recent failures."""
-    raw = request.args.get("hours", str(DEFAULT_HOURS))
-    hours = int(raw) if raw.isdigit() else 0
+    """Counts by status, the oldest queued age, the delivery chart (laid out for ``width`` pixels when
+    the page's script measured it) and the recent failures."""
+    hours, width = _period()
     if not 1 <= hours <= dashboard.MAX_HOURS:
-        return error_response(400, f"hours must be a whole number from 1 to {dashboard.MAX_HOURS}.",
-                              field="hours")
-    return render_template("admin/dashboard.html", view=dashboard.overview(hours), duration=duration)
+        return _bad_period()
+    view = dashboard.overview_for(hours, width)
+    response = make_response(render_template("admin/dashboard.html", view=view, duration=duration))
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.post("/outbox/retry")

@@ -1,31 +1,131 @@
-// The account page: "Send code" and "Change address" over AJAX (JSON in and out), with the CSRF
-// token read from <meta name="csrf-token"> and sent as X-CSRFToken. Without JavaScript the same
-// forms post normally and the server answers with the page.
+// The account page: one card per task. Every wait (resend cooldown, lockout after wrong codes, a code's
+// expiry) comes from the server in seconds and is shown by the same live countdown, which disables its
+// button until the wait is over. Busy buttons show a spinner and aria-busy. "Send code" and "Change
+// address" go over AJAX (JSON, CSRF token in X-CSRFToken); without JavaScript the forms post normally.
 (function () {
   "use strict";
+
+  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  var csrfToken = csrfMeta ? csrfMeta.getAttribute("content") : "";
+
+  // "47 s", "2 min 05 s": the server's wording for a wait (web/templating.py wait filter).
+  function formatWait(seconds) {
+    var whole = Math.max(0, Math.ceil(seconds));
+    if (whole < 60) {
+      return whole + " s";
+    }
+    var rest = whole % 60;
+    return Math.floor(whole / 60) + " min " + (rest < 10 ? "0" : "") + rest + " s";
+  }
+
+  // A live countdown in ``node`` (its data-wait-text holds the sentence, with {wait}); while it runs
+  // the buttons are disabled; at zero they are enabled again and ``done`` is called.
+  var timers = new WeakMap();
+  function countdown(node, seconds, buttons, done) {
+    window.clearInterval(timers.get(node));
+    var deadline = Date.now() + Math.max(0, seconds) * 1000;
+    var template = node.getAttribute("data-wait-text") || "{wait}";
+    function tick() {
+      var left = (deadline - Date.now()) / 1000;
+      if (left <= 0) {
+        window.clearInterval(timers.get(node));
+        node.textContent = node.getAttribute("data-done-text") || "";
+        node.hidden = !node.textContent;
+        buttons.forEach(function (button) { button.disabled = false; });
+        if (done) {
+          done();
+        }
+        return;
+      }
+      node.hidden = false;
+      node.textContent = template.replace("{wait}", formatWait(left));
+      buttons.forEach(function (button) { button.disabled = true; });
+    }
+    tick();
+    timers.set(node, window.setInterval(tick, 250));
+  }
+
+  // Stop a countdown without its end action (the wait no longer applies).
+  function stopCountdown(node) {
+    window.clearInterval(timers.get(node));
+    node.textContent = "";
+    node.hidden = true;
+  }
+
+  // Start every countdown the server rendered (data-wait-seconds on the node, data-wait-buttons ids).
+  function startRenderedWaits() {
+    document.querySelectorAll("[data-wait-seconds]").forEach(function (node) {
+      var seconds = Number(node.getAttribute("data-wait-seconds") || 0);
+      if (seconds > 0) {
+        countdown(node, seconds, buttonsOf(node), expiredHandler(node));
+      }
+    });
+  }
+
+  function buttonsOf(node) {
+    return (node.getAttribute("data-wait-buttons") || "").split(" ").filter(Boolean).map(function (id) {
+      return document.getElementById(id);
+    }).filter(Boolean);
+  }
+
+  // An expiry countdown ends by disabling what needs a live code, not by enabling it.
+  function expiredHandler(node) {
+    var target = node.getAttribute("data-expires");
+    if (!target) {
+      return null;
+    }
+    return function () {
+      var fieldset = document.getElementById(target);
+      if (fieldset) {
+        fieldset.disabled = true;
+      }
+    };
+  }
+
+  // Show a spinner and aria-busy on a button while ``promise`` runs.
+  function busy(button, promise) {
+    var spinner = document.createElement("span");
+    spinner.className = "spinner-border spinner-border-sm me-2";
+    spinner.setAttribute("aria-hidden", "true");
+    button.prepend(spinner);
+    button.disabled = true;
+    button.setAttribute("aria-busy", "true");
+    return promise.finally(function () {
+      spinner.remove();
+      button.disabled = false;
+      button.removeAttribute("aria-busy");
+    });
+  }
+
+  // Plain form posts (confirm, resend, preferences) also show that they are busy.
+  document.querySelectorAll("form[data-busy]").forEach(function (form) {
+    form.addEventListener("submit", function () {
+      var button = form.querySelector("button[type=submit]");
+      if (button) {
+        busy(button, new Promise(function () {}));
+      }
+    });
+  });
+
+  startRenderedWaits();
 
   var sendForm = document.getElementById("send-code-form");
   var changeForm = document.getElementById("change-email-form");
   if (!sendForm || !changeForm) {
     return;
   }
-  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
-  var csrfToken = csrfMeta ? csrfMeta.getAttribute("content") : "";
   var sendButton = document.getElementById("send-code");
-  var sendLabel = sendButton.textContent;
   var statusBox = document.getElementById("email-change-status");
-  var timer = null;
+  var stepTwo = document.getElementById("change-step-2");
+  var sendWait = document.getElementById("send-code-wait");
+  var codeExpiry = document.getElementById("change-code-expiry");
 
   // POST a JSON body; always resolve to the {code, message, data} shape.
   function postJSON(url, body) {
     return fetch(url, {
       method: "POST",
       credentials: "same-origin",
-      headers: {
-        "Content-Type": "application/json",
-        "Accept": "application/json",
-        "X-CSRFToken": csrfToken
-      },
+      headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": csrfToken},
       body: JSON.stringify(body)
     }).then(function (response) {
       return response.json().catch(function () {
@@ -38,40 +138,48 @@
 
   // Show a message in the status area of the change-of-address card.
   function showStatus(kind, message) {
-    statusBox.replaceChildren();
     var alert = document.createElement("div");
     alert.className = "alert alert-" + kind;
     alert.id = "email-change-message";
     alert.textContent = message;
-    statusBox.appendChild(alert);
+    statusBox.replaceChildren(alert);
   }
 
   // Remove every field error shown in a form.
   function clearErrors(form) {
     form.querySelectorAll(".is-invalid").forEach(function (input) {
       input.classList.remove("is-invalid");
-      input.removeAttribute("aria-describedby");
+      input.removeAttribute("aria-invalid");
+      var described = (input.getAttribute("aria-describedby") || "").split(" ").filter(function (id) {
+        return id !== input.id + "-error";
+      });
+      if (described.length) {
+        input.setAttribute("aria-describedby", described.join(" "));
+      } else {
+        input.removeAttribute("aria-describedby");
+      }
     });
-    form.querySelectorAll(".invalid-feedback").forEach(function (node) {
-      node.remove();
-    });
+    form.querySelectorAll(".invalid-feedback").forEach(function (node) { node.remove(); });
   }
 
-  // Put an error right below the input, as the server-rendered page does.
+  // Put an error right below the input, tied to it, and move focus there.
   function showFieldError(input, message) {
     var feedback = document.createElement("div");
     feedback.className = "invalid-feedback";
     feedback.id = input.id + "-error";
     feedback.textContent = message;
     input.classList.add("is-invalid");
-    input.setAttribute("aria-describedby", feedback.id);
+    input.setAttribute("aria-invalid", "true");
+    var described = (input.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
+    described.push(feedback.id);
+    input.setAttribute("aria-describedby", described.join(" "));
     input.insertAdjacentElement("afterend", feedback);
     input.focus();
   }
 
   // The visible input of a form that an error naming ``field`` belongs to, if any.
   function inputFor(form, field) {
-    if (!field) {
+    if (!field || field === "csrf_token") {
       return null;
     }
     var input = form.querySelector('[name="' + field + '"]:not([type="hidden"])');
@@ -81,60 +189,50 @@
   // Show a refusal beside its field, or in the status area when it names none.
   function showProblem(form, reply) {
     var input = inputFor(form, reply.data && reply.data.field);
-    if (input && reply.data.field !== "csrf_token") {
+    if (input) {
       showFieldError(input, reply.message);
     } else {
       showStatus("danger", reply.message);
     }
   }
 
-  // Disable "Send code" for ``seconds``, counting down on the button.
-  function coolDown(seconds) {
-    var left = Math.max(0, Math.ceil(seconds));
-    window.clearInterval(timer);
-    function tick() {
-      if (left <= 0) {
-        window.clearInterval(timer);
-        sendButton.disabled = false;
-        sendButton.textContent = sendLabel;
-        return;
+  // Any reply that carries a wait (cooldown or lockout) starts the same countdown.
+  function honourWait(reply) {
+    if (reply.data && reply.data.resend_after) {
+      if (reply.data.wait_text) {
+        sendWait.setAttribute("data-wait-text", reply.data.wait_text);
       }
-      sendButton.disabled = true;
-      sendButton.textContent = "Resend in " + left + " s";
-      left -= 1;
+      countdown(sendWait, reply.data.resend_after, [sendButton]);
     }
-    tick();
-    timer = window.setInterval(tick, 1000);
   }
 
   sendForm.addEventListener("submit", function (event) {
     event.preventDefault();
     clearErrors(sendForm);
-    var email = sendForm.elements.email.value;
-    sendButton.disabled = true;
-    postJSON(sendForm.action, {email: email, password: sendForm.elements.password.value})
-      .then(function (reply) {
-        sendButton.disabled = false;
-        if (reply.code === 200) {
-          showStatus("info", reply.message);
-          document.getElementById("change-email-address").value = reply.data.email;
-          sendForm.elements.password.value = "";
-          coolDown(reply.data.resend_after);
-          document.getElementById("change-code").focus();
-          return;
-        }
-        if (reply.data && reply.data.resend_after) {
-          coolDown(reply.data.resend_after);
-        }
+    var body = {email: sendForm.elements.email.value, password: sendForm.elements.password.value};
+    busy(sendButton, postJSON(sendForm.action, body)).then(function (reply) {
+      honourWait(reply);
+      if (reply.code !== 200) {
         showProblem(sendForm, reply);
-      });
+        return;
+      }
+      showStatus("info", reply.message);
+      document.getElementById("change-email-address").value = reply.data.email;
+      document.getElementById("change-code-target").textContent = reply.data.email;
+      sendForm.elements.password.value = "";
+      stepTwo.disabled = false;
+      countdown(codeExpiry, reply.data.expires_in, [], expiredHandler(codeExpiry));
+      document.getElementById("change-code").focus();
+    });
   });
 
   changeForm.addEventListener("submit", function (event) {
     event.preventDefault();
     clearErrors(changeForm);
     var body = {code: changeForm.elements.code.value, email: changeForm.elements.email.value};
-    postJSON(changeForm.action, body).then(function (reply) {
+    var submit = document.getElementById("change-email-submit");
+    busy(submit, postJSON(changeForm.action, body)).then(function (reply) {
+      honourWait(reply);
       if (reply.code !== 200) {
         showProblem(changeForm, reply);
         return;
@@ -143,23 +241,18 @@
       var badge = document.getElementById("email-status");
       badge.className = "badge text-bg-success";
       badge.textContent = "confirmed";
-      var confirmCard = document.getElementById("confirm");
-      if (confirmCard) {
-        confirmCard.remove();
-      }
-      var banner = document.getElementById("unconfirmed-banner");
-      if (banner) {
-        banner.remove();
-      }
+      ["confirm", "unconfirmed-banner"].forEach(function (id) {
+        var node = document.getElementById(id);
+        if (node) {
+          node.remove();
+        }
+      });
       showStatus("success", reply.message);
       sendForm.reset();
       changeForm.reset();
       document.getElementById("change-email-address").value = "";
+      stopCountdown(codeExpiry);
+      stepTwo.disabled = true;
     });
   });
-
-  var initialWait = Number(sendButton.getAttribute("data-resend-after") || 0);
-  if (initialWait > 0) {
-    coolDown(initialWait);
-  }
 })();
