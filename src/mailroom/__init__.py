@@ -32,8 +32,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _register_email_builders()
     _start_background(app)
     error_reports.install(app)
+    _listen_to_mail_events(app)
     banner.announce(app)
     return app
+
+
+def _listen_to_mail_events(app: Flask) -> None:
+    """Let the accounts hear what the mail core learns (a complaint unsubscribes from announcements)."""
+    from mailroom.services import deliverability
+
+    deliverability.register(app)
 
 
 def _bind_extensions(app: Flask) -> None:

@@ -116,6 +116,15 @@ ENV_KEYS: dict[str, Callable[[str], Any]] = {
     "SIGNIN_LOCKOUT": parse_int,
     "SIGNIN_WINDOW": parse_int,
     "MAX_JSON_DEPTH": parse_int,
+    "MAIL_FEEDBACK_ID": parse_optional_str,
+    "MAIL_SOFT_BOUNCE_LIMIT": parse_int,
+    "MAIL_SOFT_BOUNCE_DAYS": parse_int,
+    "MAIL_BOUNCE_ADDRESS": parse_optional_str,
+    "MAIL_BOUNCES_URL": parse_optional_str,
+    "MAIL_EVENTS_GENERIC_SECRET": parse_optional_str,
+    "MAIL_EVENTS_MAILGUN_SIGNING_KEY": parse_optional_str,
+    "MAIL_EVENTS_SES_TOPIC_ARNS": parse_list,
+    "MAIL_EVENTS_SES_CERTS": parse_optional_str,
 }
 
 
@@ -179,6 +188,17 @@ def defaults() -> dict[str, Any]:
         "SIGNIN_LOCKOUT": 900,
         "SIGNIN_WINDOW": 3600,
         "MAX_JSON_DEPTH": 20,
+        # Deliverability: Feedback-ID's sender part, when soft bounces suppress, where bounces arrive,
+        # and the secrets the providers' webhooks are checked with.
+        "MAIL_FEEDBACK_ID": None,
+        "MAIL_SOFT_BOUNCE_LIMIT": 4,
+        "MAIL_SOFT_BOUNCE_DAYS": 30,
+        "MAIL_BOUNCE_ADDRESS": None,
+        "MAIL_BOUNCES_URL": None,
+        "MAIL_EVENTS_GENERIC_SECRET": None,
+        "MAIL_EVENTS_MAILGUN_SIGNING_KEY": None,
+        "MAIL_EVENTS_SES_TOPIC_ARNS": [],
+        "MAIL_EVENTS_SES_CERTS": None,
         # Web.
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
         "MAX_FORM_MEMORY_SIZE": 1024 * 1024,

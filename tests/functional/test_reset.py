@@ -22,6 +22,7 @@ from mailroom.models import User
 from mailroom.services import accounts, reset
 from tests.conftest import csrf_token
 from tests.support.outbox import outbox
+from tests.support.reset_links import open_link, post_new_password
 from tests.support.smtp import Received, SMTPServer
 
 OLD = "correct horse battery"
@@ -59,7 +60,7 @@ def set_password(client: FlaskClient, token: str, password: str = NEW,
                  repeat: str | None = None) -> TestResponse:
     """Post the new-password form of a link."""
     csrf = csrf_token(client, "/auth/login")
-    return client.post(f"/auth/reset_password/{token}", data={
+    return post_new_password(client, token, {
         "password": password, "password2": password if repeat is None else repeat,
         "csrf_token": csrf})
 
@@ -182,7 +183,9 @@ def test_whole_flow_through_the_worker_and_smtp(app: Flask, client: FlaskClient,
     assert len(links) == 1
     link = links.pop()
     assert link.startswith("https://mailroom.test/auth/reset_password/")
-    form = client.get(urlsplit(link).path)
+    landing = client.get(urlsplit(link).path)
+    assert (landing.status_code, landing.location) == (302, "/auth/reset_password")
+    form = client.get(landing.location)
     assert form.status_code == 200
     assert 'name="password2"' in form.get_data(as_text=True)
     done = set_password(client, link_in(message))
@@ -202,7 +205,7 @@ def test_the_link_works_once(app: Flask, client: FlaskClient, smtp: SMTPServer,
     again = set_password(client, token, "yet another passphrase")
     assert again.status_code == 400
     assert LINK_INVALID in again.get_data(as_text=True)
-    assert LINK_INVALID in client.get(f"/auth/reset_password/{token}").get_data(as_text=True)
+    assert LINK_INVALID in open_link(client, token).get_data(as_text=True)
     assert sign_in(client, "yet another passphrase").status_code == 400
     assert sign_in(client, NEW).status_code == 302
 
@@ -231,7 +234,7 @@ def test_a_password_change_by_any_path_voids_earlier_links(
         assert user is not None
         accounts.set_password(user, "changed elsewhere 1")
         db.session.commit()
-    response = client.get(f"/auth/reset_password/{token}")
+    response = open_link(client, token)
     assert response.status_code == 400
     assert LINK_INVALID in response.get_data(as_text=True)
     assert set_password(client, token).status_code == 400
@@ -245,7 +248,7 @@ def test_opening_the_link_changes_nothing(app: Flask, client: FlaskClient, smtp:
     token = emailed_token(smtp, deliver, client)
     before, mail_before = stored_user(app), len(outbox(app))
     for _ in range(3):
-        assert client.get(f"/auth/reset_password/{token}").status_code == 200
+        assert open_link(client, token).status_code == 200
     after = stored_user(app)
     assert after.password_hash == before.password_hash
     assert len(outbox(app)) == mail_before
@@ -262,7 +265,7 @@ def test_links_expire_after_the_ttl(app: Flask, client: FlaskClient, smtp: SMTPS
     make_user()
     token = emailed_token(smtp, deliver, client)
     clock.advance(seconds)
-    page = client.get(f"/auth/reset_password/{token}")
+    page = open_link(client, token)
     posted = set_password(client, token)
     if expired:
         for response in (page, posted):
@@ -317,7 +320,7 @@ def test_forged_and_foreign_tokens_are_refused(app: Flask, client: FlaskClient,
     alice, bob = make_user(), make_user("bob", "bob@example.com", "bob's own password")
     made = _tampered(app, alice, bob)
     for kind in KINDS:
-        page = client.get(f"/auth/reset_password/{made[kind]}")
+        page = open_link(client, made[kind])
         posted = set_password(client, made[kind])
         for response in (page, posted):
             assert response.status_code == 400, kind
@@ -330,7 +333,7 @@ def test_forged_and_foreign_tokens_are_refused(app: Flask, client: FlaskClient,
 
 
 def test_an_overlong_link_is_refused_not_a_500(client: FlaskClient) -> None:
-    response = client.get("/auth/reset_password/" + "a" * 5000)
+    response = open_link(client, "a" * 5000)
     assert response.status_code == 400
     assert LINK_INVALID in response.get_data(as_text=True)
 
@@ -402,8 +405,8 @@ def test_reset_pages_carry_no_referrer_and_no_store(app: Flask, client: FlaskCli
         token = reset.issue_link_token(db.session.get(User, alice.id))
     responses = [client.get("/auth/reset_password_request"),
                  ask_for_link(client, "alice@example.com"),
-                 client.get(f"/auth/reset_password/{token}"),
-                 client.get("/auth/reset_password/not-a-token"),
+                 open_link(client, token),
+                 open_link(client, "not-a-token"),
                  set_password(client, token, "short"),
                  set_password(client, token)]
     for response in responses:
@@ -419,13 +422,13 @@ def test_signed_in_users_are_sent_home_from_both_pages(app: Flask, client: Flask
     with app.app_context():
         token = reset.issue_link_token(db.session.get(User, alice.id))
     login()
-    for path in ("/auth/reset_password_request", f"/auth/reset_password/{token}"):
+    for path in ("/auth/reset_password_request", f"/auth/reset_password/{token}", "/auth/reset_password"):
         response = client.get(path)
         assert (response.status_code, response.location) == (302, "/")
     csrf = csrf_token(client)
     assert client.post("/auth/reset_password_request",
                        data={"email": "alice@example.com", "csrf_token": csrf}).location == "/"
-    assert client.post(f"/auth/reset_password/{token}", data={
+    assert post_new_password(client, token, {
         "password": NEW, "password2": NEW, "csrf_token": csrf}).location == "/"
     assert outbox(app) == []
     assert stored_user(app).password_hash == alice.password_hash
@@ -479,8 +482,7 @@ def test_posts_without_csrf_are_refused(app: Flask, client: FlaskClient,
         token = reset.issue_link_token(db.session.get(User, alice.id))
     assert client.post("/auth/reset_password_request",
                        data={"email": "alice@example.com"}).status_code == 400
-    assert client.post(f"/auth/reset_password/{token}",
-                       data={"password": NEW, "password2": NEW}).status_code == 400
+    assert post_new_password(client, token, {"password": NEW, "password2": NEW}).status_code == 400
     assert outbox(app) == []
     assert stored_user(app).password_hash == alice.password_hash
 
@@ -494,12 +496,12 @@ def test_logs_never_hold_a_token(app: Flask, client: FlaskClient, smtp: SMTPServ
     caplog.set_level(logging.DEBUG)
     make_user()
     token = emailed_token(smtp, deliver, client)
-    client.get(f"/auth/reset_password/{token}")
+    open_link(client, token)
     set_password(client, token, "short")
     set_password(client, token)
     set_password(client, token)
     deliver()
-    client.get(f"/auth/reset_password/{token[:-4]}")
+    open_link(client, token[:-4])
     # aiosmtpd's "mail.log" is the test's receiving mail server (the user's mailbox), which logs
     # every line it receives at DEBUG; everything else is Mailroom, its libraries and the worker.
     assert any(r.levelno == logging.DEBUG for r in caplog.records), "capture is not at DEBUG"

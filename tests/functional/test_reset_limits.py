@@ -14,6 +14,7 @@ from mailroom.extensions import db
 from mailroom.models import User
 from mailroom.services import reset
 from tests.conftest import csrf_token
+from tests.support.reset_links import post_new_password
 from tests.support.smtp import SMTPServer
 
 NEW = "a brand new passphrase"
@@ -103,9 +104,9 @@ def test_new_password_posts_are_limited_per_client(app: Flask, client: FlaskClie
         token = reset.issue_link_token(db.session.get(User, alice.id))
     csrf = csrf_token(client)
     data: dict[str, Any] = {"password": NEW, "password2": NEW, "csrf_token": csrf}
-    statuses = [client.post(f"/auth/reset_password/{token}x", data=data).status_code
+    statuses = [post_new_password(client, f"{token}x", data).status_code
                 for _ in range(2)]
-    limited = client.post(f"/auth/reset_password/{token}", data=data)
+    limited = post_new_password(client, token, data)
     assert statuses == [400, 400]
     assert limited.status_code == 429
     assert "Too many requests" in limited.get_data(as_text=True)
@@ -113,8 +114,7 @@ def test_new_password_posts_are_limited_per_client(app: Flask, client: FlaskClie
         assert db.session.get(User, alice.id).password_hash == alice.password_hash
     other = app.test_client()
     data["csrf_token"] = csrf_token(other)
-    assert other.post(f"/auth/reset_password/{token}", data=data,
-                      environ_base={"REMOTE_ADDR": "192.0.2.9"}).status_code == 302
+    assert post_new_password(other, token, data, environ_base={"REMOTE_ADDR": "192.0.2.9"}).status_code == 302
 
 
 @pytest.mark.parametrize("app_config", [{"ACCOUNT_EMAILS_PER_HOUR": 1}])
@@ -127,6 +127,6 @@ def test_the_changed_notice_is_sent_even_when_the_budget_is_spent(
     with app.app_context():
         token = reset.issue_link_token(db.session.get(User, alice.id))
     data = {"password": NEW, "password2": NEW, "csrf_token": csrf_token(client)}
-    assert client.post(f"/auth/reset_password/{token}", data=data).status_code == 302
+    assert post_new_password(client, token, data).status_code == 302
     assert delivered(smtp, deliver) == ["alice@example.com"] * 2
     assert smtp.messages[1].message["Subject"] == "Your Mailroom password was changed"

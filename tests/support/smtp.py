@@ -58,6 +58,7 @@ class Recorder:
     rejected: list[Received] = field(default_factory=list)
     data_replies: list[str] = field(default_factory=list)
     rcpt_replies: dict[str, str] = field(default_factory=dict)
+    sender_replies: dict[str, str] = field(default_factory=dict)
     connections: int = 0
     disconnections: int = 0
     condition: threading.Condition = field(default_factory=threading.Condition)
@@ -65,6 +66,16 @@ class Recorder:
     hold_after: int | None = None
     gate: threading.Event = field(default_factory=threading.Event)
     held: int = 0
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
+                          mail_options: list[str]) -> str:
+        """Refuse scripted senders; accept the rest."""
+        reply = self.sender_replies.get(address.lower())
+        if reply:
+            return reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           rcpt_options: list[str]) -> str:
@@ -202,6 +213,10 @@ class SMTPServer:
     def fail_data(self, *replies: str) -> None:
         """Answer the next DATA commands with these replies (e.g. '451 try later')."""
         self.recorder.data_replies.extend(replies)
+
+    def refuse_sender(self, address: str, reply: str = "553 Sender not owned by the login") -> None:
+        """Refuse one sender at MAIL FROM."""
+        self.recorder.sender_replies[address.lower()] = reply
 
     def refuse_recipient(self, address: str, reply: str = "550 No such user") -> None:
         """Refuse one recipient at RCPT TO."""

@@ -85,6 +85,9 @@ def retry(identifier: str) -> OutboxMessage:
     if row.purged_at is not None:
         raise RetryRefused(f"message {row.id} has no body any more: it was dropped after the "
                            f"retention period, at {row.purged_at:%Y-%m-%d %H:%M:%S}")
+    if row.expires_at is not None and row.status != QUEUED:
+        raise RetryRefused(f"message {row.id} carried a link or code that is no longer kept "
+                           "(or no longer works): the person should ask for a new email")
     if row.status == FAILED:
         row.attempts = 0
         row.failed_at = None
@@ -97,7 +100,8 @@ def retry(identifier: str) -> OutboxMessage:
 def retry_all_failed() -> int:
     """Put every failed message that still has its body back in the queue, due now; how many."""
     result = db.session.execute(
-        update(OutboxMessage).where(OutboxMessage.status == FAILED, OutboxMessage.purged_at.is_(None))
+        update(OutboxMessage).where(OutboxMessage.status == FAILED, OutboxMessage.purged_at.is_(None),
+                                    OutboxMessage.expires_at.is_(None))
         .values(status=QUEUED, attempts=0, failed_at=None, next_attempt_at=now())
     )
     db.session.commit()

@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 
 from mailroom.extensions import db
+from mailroom.mail import inbound
 from mailroom.models import DevMail
 from mailroom.state import state
 
@@ -26,6 +27,15 @@ def store(app: Flask, mail_from: str, rcpt_to: Sequence[str], raw: bytes, source
         return int(row.id)
 
 
+def read_bounces(app: Flask, rcpt_to: Sequence[str], raw: bytes) -> int:
+    """A message for the bounce address (MAIL_BOUNCE_ADDRESS) is read as a bounce report."""
+    bounce_address = str(app.config.get("MAIL_BOUNCE_ADDRESS") or "").lower()
+    if not bounce_address or bounce_address not in {a.lower() for a in rcpt_to}:
+        return 0
+    with app.app_context():
+        return inbound.ingest_dsn(raw, "dsn:catcher")
+
+
 class CatcherHandler:
     """aiosmtpd handler: every message accepted is stored, nothing is relayed."""
 
@@ -38,6 +48,7 @@ class CatcherHandler:
         raw = bytes(envelope.original_content or envelope.content or b"")
         try:
             number = store(self.app, envelope.mail_from or "", envelope.rcpt_tos, raw, "catcher")
+            read_bounces(self.app, envelope.rcpt_tos, raw)
         except Exception:
             self.app.logger.exception("the catcher could not store a message")
             return "451 4.3.0 Could not store the message, try again"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.utils import make_msgid
 from typing import Any
 
@@ -13,7 +14,7 @@ from flask_mail import Message
 from mailroom.domain.headers import check_header_name, check_header_value
 from mailroom.extensions import db
 from mailroom.mail.mime import MailroomMessage, bare_address, split_address, wire_bytes
-from mailroom.models.outbox import PRIORITY, TRANSACTIONAL, OutboxMessage, OutboxStatus
+from mailroom.models.outbox import BULK, PRIORITY, TRANSACTIONAL, OutboxMessage, OutboxStatus
 from mailroom.state import now
 
 Address = str | tuple[str, str]
@@ -121,6 +122,35 @@ def compose(template: str, envelope: Envelope, **context: Any) -> Message:
     return build_message(envelope, text, html)
 
 
+STREAM_NAMES = {TRANSACTIONAL: "account", BULK: "bulk"}
+
+
+def stream_headers(kind: str, campaign: str, unsubscribe_url: str | None = None) -> dict[str, str]:
+    """The headers a stream carries: account mail says it is automatic (so autoresponders stay
+    quiet), bulk mail says it is bulk and how to leave; both a Feedback-ID when one is configured."""
+    if kind == TRANSACTIONAL:
+        headers = {"Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All"}
+    else:
+        headers = {"Precedence": "bulk"}
+        if unsubscribe_url:
+            headers["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+            headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    feedback_id = current_app.config.get("MAIL_FEEDBACK_ID")
+    if feedback_id:
+        headers["Feedback-ID"] = f"{campaign}:{STREAM_NAMES.get(kind, kind)}:{feedback_id}"
+    return headers
+
+
+def with_stream_headers(message: Message, kind: str, campaign: str) -> None:
+    """Add the stream's headers to a message, keeping any the caller set."""
+    message.extra_headers = {**stream_headers(kind, campaign), **(message.extra_headers or {})}
+
+
+def envelope_sender(message: Message) -> str:
+    """MAIL FROM: the bounce address when one is configured (bounces come back there), else From."""
+    return str(current_app.config.get("MAIL_BOUNCE_ADDRESS") or bare_address(message.sender))
+
+
 def envelope_recipients(message: Message) -> list[str]:
     """Every address the server must deliver to (To, Cc and Bcc), bare, each once, in order."""
     seen: dict[str, str] = {}
@@ -137,30 +167,38 @@ def finished_bytes(message: Message) -> bytes:
 
 
 def outbox_row(message: Message, *, template: str | None = None, kind: str = TRANSACTIONAL,
-               dedupe_key: str | None = None, announcement_id: int | None = None) -> OutboxMessage:
-    """A new outbox row holding the finished bytes and envelope of ``message`` (not yet added)."""
+               dedupe_key: str | None = None, announcement_id: int | None = None,
+               expires_at: datetime | None = None) -> OutboxMessage:
+    """A new outbox row holding the finished bytes and envelope of ``message`` (not yet added);
+    ``expires_at`` is when the link or code it carries stops working."""
+    with_stream_headers(message, kind, template or "mail")
     raw = finished_bytes(message)
     moment = now()
+    recipients = envelope_recipients(message)
     return OutboxMessage(
         message_id=message.msgId, kind=kind, priority=PRIORITY[kind],
         status=OutboxStatus.QUEUED.value, template=template, subject=message.subject or "",
-        sender=bare_address(message.sender), recipients=envelope_recipients(message),
+        sender=envelope_sender(message), recipients=recipients,
         raw=raw, attempts=0,
         max_attempts=current_app.config["OUTBOX_MAX_ATTEMPTS"], next_attempt_at=moment,
         created_at=moment, dedupe_key=dedupe_key, announcement_id=announcement_id, meta={},
+        expires_at=expires_at, address_key=recipients[0].lower() if recipients else None,
     )
 
 
 def queue(message: Message, *, template: str | None = None, kind: str = TRANSACTIONAL,
-          dedupe_key: str | None = None, announcement_id: int | None = None) -> OutboxMessage:
+          dedupe_key: str | None = None, announcement_id: int | None = None,
+          expires_at: datetime | None = None) -> OutboxMessage:
     """Add the message to the outbox in the current transaction; the caller commits."""
     row = outbox_row(message, template=template, kind=kind, dedupe_key=dedupe_key,
-                     announcement_id=announcement_id)
+                     announcement_id=announcement_id, expires_at=expires_at)
     db.session.add(row)
     return row
 
 
-def send_email(template: str, to: Address, subject: str, **context: Any) -> OutboxMessage:
-    """Compose an account email to one person from its templates and queue it (caller commits)."""
+def send_email(template: str, to: Address, subject: str, *, expires_at: datetime | None = None,
+               **context: Any) -> OutboxMessage:
+    """Compose an account email to one person from its templates and queue it (caller commits);
+    ``expires_at``: when the link or code in it stops working, after which it is never delivered."""
     message = compose(template, Envelope(subject=subject, recipients=[to]), **context)
-    return queue(message, template=template)
+    return queue(message, template=template, expires_at=expires_at)

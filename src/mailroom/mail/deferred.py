@@ -29,12 +29,19 @@ from sqlalchemy.exc import IntegrityError
 
 from mailroom.extensions import db
 from mailroom.mail.claims import Claimed
-from mailroom.mail.compose import finished_bytes, message_id_domain, outbox_row
-from mailroom.mail.mime import bare_address
+from mailroom.mail.compose import envelope_sender, finished_bytes, message_id_domain, outbox_row
 from mailroom.models.outbox import PRIORITY, TRANSACTIONAL, OutboxMessage, OutboxStatus
 from mailroom.state import now
 
-Builder = Callable[[str, Mapping[str, Any]], Message | None]
+
+@dataclass(frozen=True)
+class Skip:
+    """A builder's answer when there is nothing to send, and why (shown to the admin only)."""
+
+    reason: str
+
+
+Builder = Callable[[str, Mapping[str, Any]], "Message | Skip | None"]
 Params = Mapping[str, str | int]
 _BUILDERS: dict[str, Builder] = {}
 # The builders whose messages are rendered on every attempt instead of stored.
@@ -74,15 +81,18 @@ def builder(name: str) -> Callable[[Builder], Builder]:
     return decorate
 
 
-def defer(name: str, to: str, **params: str | int) -> OutboxMessage:
-    """Queue a deferred email to ``to`` in the current transaction (the caller commits)."""
+def defer(name: str, to: str, *, expires_at: datetime | None = None,
+          **params: str | int) -> OutboxMessage:
+    """Queue a deferred email to ``to`` in the current transaction (the caller commits);
+    ``expires_at``: past it the request is stale and nothing is built or sent."""
     moment = now()
     row = OutboxMessage(
         message_id=make_msgid(domain=message_id_domain()), kind=TRANSACTIONAL,
         priority=PRIORITY[TRANSACTIONAL], status=OutboxStatus.QUEUED.value, template=name,
         subject="", sender="", recipients=[to], raw=b"", attempts=0,
         max_attempts=current_app.config["OUTBOX_MAX_ATTEMPTS"], next_attempt_at=moment,
-        created_at=moment, meta={"deferred": name, "params": params},
+        created_at=moment, meta={"deferred": name, "params": params}, expires_at=expires_at,
+        address_key=to.lower(),
     )
     db.session.add(row)
     return row
@@ -105,6 +115,7 @@ def defer_many(name: str, intents: Sequence[Intent], *, kind: str, subject: str,
               "announcement_id": announcement_id}
     stamp = int(moment.timestamp())
     rows = [{**shared, "message_id": make_msgid(domain=domain), "recipients": [intent.to],
+             "address_key": intent.to.lower(),
              "dedupe_key": intent.dedupe_key,
              "meta": {"deferred": name, "date": stamp, "params": dict(intent.params)}}
             for intent in intents]
@@ -151,7 +162,7 @@ def _store(row: Claimed, worker_id: str, values: Mapping[str, Any]) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
-def _build(row: Claimed) -> Message | None:
+def _build(row: Claimed) -> Message | Skip | None:
     """Run the row's builder (inside the caller's transaction)."""
     name = str(row.meta.get("deferred", ""))
     if name not in _BUILDERS:
@@ -163,7 +174,7 @@ def render(row: Claimed, message: Message) -> Claimed:
     """The row with the bytes of ``message`` as this row sends them: its Message-ID and its Date."""
     message.msgId = row.message_id
     message.date = float(row.meta["date"])
-    return replace(row, raw=finished_bytes(message), sender=bare_address(message.sender))
+    return replace(row, raw=finished_bytes(message), sender=envelope_sender(message))
 
 
 def materialize(row: Claimed, worker_id: str) -> Claimed | None:
@@ -174,9 +185,10 @@ def materialize(row: Claimed, worker_id: str) -> Claimed | None:
     except BaseException:
         db.session.rollback()
         raise
-    if message is None:
+    if message is None or isinstance(message, Skip):
+        reason = message.reason if message is not None else None
         _store(row, worker_id, {"status": OutboxStatus.SKIPPED.value, "claimed_by": None,
-                                "claimed_until": None, "sent_at": now()})
+                                "claimed_until": None, "sent_at": now(), "last_error": reason})
         return None
     if row.meta.get("deferred") in _EACH_ATTEMPT:
         db.session.commit()

@@ -22,9 +22,13 @@ SESSION_REFUSALS = frozenset({530, 534, 535, 538})
 
 
 class DeliveryError(Exception):
-    """A message could not be handed to the mail server."""
+    """A message could not be handed to the mail server; ``refused`` holds per-recipient replies."""
 
     permanent = False
+
+    def __init__(self, text: str, refused: Refused | None = None) -> None:
+        super().__init__(text)
+        self.refused: Refused = refused or {}
 
 
 class TemporaryFailure(DeliveryError):
@@ -88,14 +92,34 @@ def _refused(error: smtplib.SMTPRecipientsRefused) -> DeliveryError:
     replies = {addr: (code, _decode(text)) for addr, (code, text) in error.recipients.items()}
     text = "; ".join(f"{addr}: {code} {reply}" for addr, (code, reply) in sorted(replies.items()))
     if any(not 500 <= code < 600 for code, _ in replies.values()):
-        return TemporaryFailure(text)
-    return PermanentFailure(text)
+        return TemporaryFailure(text, replies)
+    return PermanentFailure(text, replies)
 
 
 def mail_options(mail_from: str, rcpt_to: Sequence[str], raw: bytes) -> list[str]:
     """SMTPUTF8 when an address or a header is UTF-8 (internationalised addresses), else nothing."""
     plain = raw.isascii() and mail_from.isascii() and all(a.isascii() for a in rcpt_to)
     return [] if plain else ["SMTPUTF8"]
+
+
+class _RepliesKept:
+    """smtplib discards the server's reply to DATA; keep it, for "why didn't I get the email?"."""
+
+    last_reply: str = ""
+
+    def data(self, msg: Any) -> tuple[int, bytes]:
+        """Send the message and remember the reply."""
+        code, text = super().data(msg)  # type: ignore[misc]
+        self.last_reply = f"{code} {_decode(text)}"
+        return code, text
+
+
+class ReplySMTP(_RepliesKept, smtplib.SMTP):
+    """smtplib.SMTP that keeps the DATA reply."""
+
+
+class ReplySMTPSSL(_RepliesKept, smtplib.SMTP_SSL):
+    """smtplib.SMTP_SSL that keeps the DATA reply."""
 
 
 class SMTPTransport:
@@ -114,6 +138,7 @@ class SMTPTransport:
         self.max_emails = int(config.get("MAIL_MAX_EMAILS") or 0)
         self.debug = int(bool(config.get("MAIL_DEBUG")))
         self.connection: smtplib.SMTP | None = None
+        self.last_reply = ""
         self.sent_on_connection = 0
         self.connections_opened = 0
 
@@ -122,10 +147,10 @@ class SMTPTransport:
         context = tls_context(self.cafile) if self.use_tls or self.use_ssl else None
         host: smtplib.SMTP
         if self.use_ssl:
-            host = smtplib.SMTP_SSL(self.host, self.port, local_hostname(), timeout=self.timeout,
-                                    context=context)
+            host = ReplySMTPSSL(self.host, self.port, local_hostname(), timeout=self.timeout,
+                                context=context)
         else:
-            host = smtplib.SMTP(self.host, self.port, local_hostname(), timeout=self.timeout)
+            host = ReplySMTP(self.host, self.port, local_hostname(), timeout=self.timeout)
         try:
             host.set_debuglevel(self.debug)
             if self.use_tls:
@@ -188,6 +213,7 @@ class SMTPTransport:
             self._drop()
             raise TemporaryFailure(_describe(error)) from None
         self.sent_on_connection += 1
+        self.last_reply = getattr(host, "last_reply", "")
         return {addr: (code, _decode(text)) for addr, (code, text) in refused.items()}
 
     def _reset_after_refusal(self) -> None:

@@ -17,7 +17,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,8 +26,9 @@ from flask_mail import email_dispatched
 from sqlalchemy import Connection
 
 from mailroom.domain.backoff import RetryPolicy
+from mailroom.domain.suppression import Screening, Verdict
 from mailroom.extensions import db
-from mailroom.mail import claims, deferred, retention
+from mailroom.mail import claims, deferred, deliverability, inbound, retention
 from mailroom.mail.claims import Claimed, due_condition
 from mailroom.mail.recorder import Outcome, OutcomeWriter
 from mailroom.mail.transport import (
@@ -131,14 +132,31 @@ class Worker:
 
     # --- outcomes ------------------------------------------------------------------------------
 
+    def _record(self, drain: Drain, row: Claimed, outcome: Outcome, refused: Refused | None = None) -> None:
+        """Hand an outcome to the writer with its effects: a final one drops an account body, and
+        recipients refused with 5xx are recorded as hard bounces (which suppresses them)."""
+        if deliverability.is_final(outcome.values):
+            outcome = replace(outcome, expressions={**outcome.expressions,
+                                                    **deliverability.drop_account_body()})
+        drain.writer.put(outcome)
+        if refused:
+            deliverability.record_refusals(row.id, refused, "smtp")
+
     def _sent(self, drain: Drain, row: Claimed, refused: Refused) -> None:
         """Record a delivery and signal it; recipients refused with 4xx keep the row queued for them."""
         self.stats["sent"] += 1
+        reply = str(getattr(drain.transport, "last_reply", "") or "")[:MAX_ERROR] or None
         if not refused:
-            drain.writer.put(Outcome(row.id, SENT_VALUES, stamp="sent_at"))
+            self._record(drain, row, Outcome(row.id, {**SENT_VALUES, "server_reply": reply},
+                                             stamp="sent_at"))
         else:
-            drain.writer.put(self._partly_sent(row, refused))
+            self._record(drain, row, self._partly_sent(row, refused), refused)
         self._signal(row)
+
+    def _withhold(self, drain: Drain, row: Claimed, found: Screening) -> None:
+        """Close a row that must not go out (its link expired, or everyone is suppressed)."""
+        self.stats[found.verdict.value] += 1
+        self._record(drain, row, Outcome(row.id, deliverability.withheld_values(found), stamp="closed_at"))
 
     def _partly_sent(self, row: Claimed, refused: Refused) -> Outcome:
         """Sent, noting who refused; queued again for those refused with 4xx while attempts last."""
@@ -158,17 +176,18 @@ class Worker:
         if retry_at is None or row.attempts >= row.max_attempts:
             log.warning("message %s failed: %s", row.message_id, text)
             self.stats["failed"] += 1
-            drain.writer.put(Outcome(row.id, {"status": FAILED, "last_error": text}, stamp="failed_at"))
+            self._record(drain, row, Outcome(row.id, {"status": FAILED, "last_error": text},
+                                             stamp="failed_at"), error.refused)
         else:
             self.stats["retried"] += 1
-            drain.writer.put(Outcome(row.id, {"status": QUEUED, "next_attempt_at": retry_at,
-                                              "last_error": text}))
+            self._record(drain, row, Outcome(row.id, {"status": QUEUED, "next_attempt_at": retry_at,
+                                                      "last_error": text}))
 
     def _release(self, drain: Drain, rows: Sequence[Claimed]) -> None:
         """Give back rows claimed but not attempted, so they are due again at once."""
         for row in rows:
-            drain.writer.put(Outcome(row.id, {"status": QUEUED},
-                                     {"attempts": claims.TABLE.c.attempts - 1}))
+            self._record(drain, row, Outcome(row.id, {"status": QUEUED},
+                                             {"attempts": claims.TABLE.c.attempts - 1}))
 
     def _signal(self, row: Claimed) -> None:
         """Fire Flask-Mail's email_dispatched, so record_messages() sees what we delivered."""
@@ -215,12 +234,19 @@ class Worker:
     def deliver_batch(self, drain: Drain, batch: Batch) -> bool:
         """Deliver a batch in order; False when the drain should end (stopping, or no connection)."""
         rows = batch.rows
+        screen = deliverability.screen_batch(rows, self.now())
         for index, row in enumerate(rows):
             if self.stop.is_set():
                 self._release(drain, rows[index:])
                 return False
             if not self._still_held(batch, row, self.now()):
                 continue
+            found = screen.of(row.id)
+            if found is not None and found.verdict is not Verdict.SEND:
+                self._withhold(drain, row, found)
+                continue
+            if found is not None:
+                row = replace(row, recipients=list(found.recipients))
             try:
                 self.deliver_one(drain, row)
             except ConnectionFailure as error:
@@ -262,6 +288,7 @@ class Worker:
     def drain(self) -> int:
         """Deliver everything due now over one connection, then return how many rows were handled."""
         with self.app.app_context(), db.engine.connect() as connection:
+            inbound.process_pending()
             batch = self.claim_batch(connection)
             if not batch.rows:
                 return 0

@@ -3,6 +3,7 @@
 from mailroom.db import Base, UTCDateTime
 from mailroom.models.announcement import Announcement, AnnouncementAttachment
 from mailroom.models.codes import VerificationCode
+from mailroom.models.deliverability import InboundEvent, MailEvent, Suppression
 from mailroom.models.devmail import DevMail
 from mailroom.models.outbox import OutboxMessage, OutboxStatus
 from mailroom.models.reservation import AddressReservation
@@ -15,8 +16,11 @@ __all__ = [
     "AnnouncementAttachment",
     "Base",
     "DevMail",
+    "InboundEvent",
+    "MailEvent",
     "OutboxMessage",
     "OutboxStatus",
+    "Suppression",
     "UTCDateTime",
     "User",
     "UserSession",

@@ -27,6 +27,10 @@ class OutboxStatus(enum.StrEnum):
     FAILED = "failed"
     # A deferred email whose builder found nothing to send (e.g. a reset for an unknown address).
     SKIPPED = "skipped"
+    # An account email whose link or code had stopped working before it could be delivered.
+    EXPIRED = "expired"
+    # Every recipient is on the suppression list (bounced, or complained about bulk mail).
+    SUPPRESSED = "suppressed"
 
 
 class OutboxMessage(db.Model):  # type: ignore[name-defined]
@@ -63,6 +67,14 @@ class OutboxMessage(db.Model):  # type: ignore[name-defined]
     meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # When retention dropped the body (raw bytes, a deferred row's parameters); metadata stays.
     purged_at: Mapped[datetime | None]
+    # When the link or code the message carries stops working: never delivered after that.
+    expires_at: Mapped[datetime | None]
+    # The first recipient, lower-cased: the admin's per-address timeline looks rows up by it.
+    address_key: Mapped[str | None] = mapped_column(String(320), index=True)
+    # The mail server's reply to DATA, for "why didn't I get the email?".
+    server_reply: Mapped[str | None] = mapped_column(Text)
+    # When the row was closed without being sent (expired, suppressed).
+    closed_at: Mapped[datetime | None]
 
     def __repr__(self) -> str:
         return f"<OutboxMessage {self.id} {self.status} {self.template}>"

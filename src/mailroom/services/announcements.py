@@ -21,7 +21,7 @@ from mailroom.domain.errors import DomainError, HeaderInjection, TokenInvalid
 from mailroom.domain.headers import check_header_value
 from mailroom.extensions import db
 from mailroom.mail import deferred
-from mailroom.mail.compose import Attachment, Envelope, compose, queue
+from mailroom.mail.compose import Attachment, Envelope, compose, queue, stream_headers
 from mailroom.mail.mime import bare_address, split_address
 from mailroom.models import Announcement, AnnouncementAttachment, OutboxMessage, User
 from mailroom.models.outbox import BULK
@@ -206,8 +206,7 @@ def content_of(announcement: Announcement, *, with_files: bool = True) -> Conten
 
 def _envelope(content: Content, recipient: Recipient, link: str, subject_prefix: str) -> Envelope:
     """To whom, about what, with the bulk headers and the files."""
-    headers = {"List-Unsubscribe": f"<{link}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-               "Precedence": "bulk"}
+    headers = stream_headers(BULK, f"announcement-{content.id}", link)
     return Envelope(subject=subject_prefix + content.subject,
                     recipients=[(recipient.username, recipient.email)], attachments=content.files,
                     extra_headers=headers)

@@ -12,7 +12,7 @@ import math
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 import redis
@@ -299,6 +299,11 @@ def hashing_key() -> bytes:
 def check_resend(purpose: str, user_id: int) -> None:
     """Raise CooldownActive when a new code cannot be sent yet (checked again when issuing)."""
     policy().check_resend(store().load(purpose, user_id), now())
+
+
+def expiry(issued: IssuedCode) -> datetime:
+    """When an issued code stops working, by the application's clock."""
+    return now() + timedelta(seconds=issued.expires_in)
 
 
 def issue_code(purpose: str, user_id: int, email: str) -> IssuedCode:

@@ -20,7 +20,7 @@ def _queue(user: User) -> codes.IssuedCode:
     issued = codes.issue_code(PURPOSE, user.id, user.email)
     send_email(TEMPLATE, (user.username, user.email), SUBJECT, name=user.username,
                code=issued.code, minutes=codes.minutes(issued.expires_in),
-               account_url=external_url("account.index"))
+               account_url=external_url("account.index"), expires_at=codes.expiry(issued))
     return issued
 
 

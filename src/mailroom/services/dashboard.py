@@ -124,8 +124,10 @@ def overview(hours: int = 3) -> Overview:
 
 def retry_failed(ids: Sequence[int] | None = None) -> int:
     """Queue failed messages again with a fresh set of attempts (all of them, or those ``ids``)."""
-    # A failed message whose body was dropped after the retention period cannot be sent again.
-    condition = (OutboxMessage.status == OutboxStatus.FAILED.value) & OutboxMessage.purged_at.is_(None)
+    # A failed message without its body (dropped after the retention period, or because it carried
+    # a link or a code) cannot be sent again: the person asks for a new one.
+    condition = ((OutboxMessage.status == OutboxStatus.FAILED.value) & OutboxMessage.purged_at.is_(None)
+                 & OutboxMessage.expires_at.is_(None))
     if ids is not None:
         condition = condition & OutboxMessage.id.in_(list(ids))
     result = db.session.execute(

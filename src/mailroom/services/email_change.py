@@ -67,7 +67,8 @@ def request_code(user: User, new_email: str, password: str) -> codes.IssuedCode:
     codes.reserve_email(address)
     issued = codes.issue_code(PURPOSE, user.id, address)
     send_email(CODE_TEMPLATE, (user.username, address), CODE_SUBJECT, name=user.username,
-               code=issued.code, minutes=codes.minutes(issued.expires_in), email=address)
+               code=issued.code, minutes=codes.minutes(issued.expires_in), email=address,
+               expires_at=codes.expiry(issued))
     db.session.commit()
     return issued
 
@@ -120,6 +121,7 @@ def _notify_old_address(user: User, old_email: str, new_email: str) -> None:
     days = max(1, revert_ttl() // 86400)
     send_email(NOTICE_TEMPLATE, (user.username, old_email), NOTICE_SUBJECT, name=user.username,
                old_email=old_email, new_email=new_email, changed_at=now(), days=days,
+               expires_at=now() + timedelta(seconds=revert_ttl()),
                revert_url=external_url("account.revert_email", token=revert_token(user, old_email)))
 
 

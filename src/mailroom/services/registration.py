@@ -104,7 +104,7 @@ def _send_code(user: User) -> None:
         log.warning("registration code for user %s not sent: %s", user.id, type(error).__name__)
         return
     send_email(CODE_TEMPLATE, (user.username, user.email), CODE_SUBJECT, name=user.username,
-               code=issued.code, minutes=codes.minutes(issued.expires_in))
+               code=issued.code, minutes=codes.minutes(issued.expires_in), expires_at=codes.expiry(issued))
 
 
 def _pending_account(username: str, address: str, password: str, handle: str) -> None:

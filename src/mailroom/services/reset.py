@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from flask import current_app
@@ -13,7 +14,7 @@ from mailroom.domain import tokens
 from mailroom.domain.addresses import email_key
 from mailroom.domain.errors import TokenError, TokenInvalid
 from mailroom.extensions import db
-from mailroom.mail import deferred
+from mailroom.mail import deferred, deliverability
 from mailroom.mail.compose import Envelope, compose
 from mailroom.models import User
 from mailroom.services import accounts, budget, ratelimit, throttle
@@ -67,21 +68,23 @@ def _request_allowed(address: str, client: str) -> bool:
 
 def _link_context(name: str, token: str) -> dict[str, object]:
     """What the reset email shows: the name, the link, its lifetime, where to ask again."""
-    return {"name": name, "link": external_url("auth.reset_password", token=token),
+    return {"name": name, "link": external_url("auth.reset_password_link", token=token),
             "minutes": max(1, ttl_seconds() // 60),
             "request_link": external_url("auth.reset_password_request")}
 
 
 @deferred.builder(LINK_TEMPLATE)
-def build_link_email(address: str, params: Mapping[str, Any]) -> Message | None:
+def build_link_email(address: str, params: Mapping[str, Any]) -> Message | deferred.Skip:
     """In the worker: the reset email for the account with this address, if any and budget allows.
 
     Runs after the request has answered, so the request does the same work for every address
     and its reply time cannot tell whether the address has an account.
     """
     user = accounts.find_by_email(address)
-    if user is None or not budget.spend(user.email):
-        return None
+    if user is None:
+        return deferred.Skip("no account has this address")
+    if not budget.spend(user.email):
+        return deferred.Skip("the address's hourly email budget is spent")
     envelope = Envelope(subject=LINK_SUBJECT, recipients=[(user.username, user.email)])
     return compose(LINK_TEMPLATE, envelope, **_link_context(user.username, issue_link_token(user)))
 
@@ -94,8 +97,10 @@ def request_reset(address: str, client: str) -> None:
     """
     address = accounts.normalize_address(address)
     if not _request_allowed(address, client):
+        deliverability.record_skip(address, "rate limited", "reset request")
+        db.session.commit()
         return
-    deferred.defer(LINK_TEMPLATE, address)
+    deferred.defer(LINK_TEMPLATE, address, expires_at=now() + timedelta(seconds=ttl_seconds()))
     db.session.commit()
 
 

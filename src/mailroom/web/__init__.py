@@ -16,6 +16,7 @@ def register(app: Flask) -> None:
         auth,
         bodies,
         errors,
+        logs,
         main,
         registration,
         reset,
@@ -23,13 +24,15 @@ def register(app: Flask) -> None:
         templating,
     )
 
+    logs.install()
     app.register_blueprint(main.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(api.bp)
-    from mailroom.web import admin, unsubscribe
+    from mailroom.web import admin, mail_events, unsubscribe
 
     app.register_blueprint(admin.bp)
+    app.register_blueprint(mail_events.bp)
     app.register_blueprint(unsubscribe.bp)
     from mailroom.web import devmail, gallery
 

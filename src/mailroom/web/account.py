@@ -42,7 +42,7 @@ from mailroom.domain.errors import (
 from mailroom.domain.waits import format_wait
 from mailroom.extensions import limiter
 from mailroom.models import User
-from mailroom.services import codes, confirmation, email_change
+from mailroom.services import codes, confirmation, deliverability, email_change
 from mailroom.services.accounts import AccountError
 from mailroom.services.preferences import set_announcements
 from mailroom.web.forms import current_password_field, email_field, no_control_characters
@@ -248,6 +248,7 @@ def page_state() -> dict[str, Any]:
 def render_page(errors: Mapping[str, str] | None = None, alert: str | None = None) -> str:
     """The account page, with errors beside the fields of the form that was sent."""
     return render_template("account/index.html", errors=errors or {}, alert=alert,
+                           bounced=deliverability.bounced(_user()),
                            values={"email": request.form.get("email", "")},
                            section=SECTIONS.get(request.endpoint or ""), wait_sentence=wait_sentence,
                            **page_state())
@@ -258,6 +259,15 @@ def render_page(errors: Mapping[str, str] | None = None, alert: str | None = Non
 def index() -> str:
     """The signed-in user's address, its confirmation state and account actions."""
     return render_page()
+
+
+@bp.post("/email/try-again")
+@login_required
+def try_again() -> ResponseReturnValue:
+    """The owner says their address works again: mail it again (a new bounce stops it anew)."""
+    if deliverability.try_again(_user()):
+        flash(f"We will send mail to {_user().email} again.", "success")
+    return redirect(url_for("account.index"))
 
 
 # --- change of address -------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from wtforms import BooleanField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from mailroom.extensions import login_manager
+from mailroom.mail import deliverability, timeline
 from mailroom.mail.compose import Attachment
 from mailroom.models import Announcement
 from mailroom.services import announcements, dashboard, drafts
@@ -287,3 +288,53 @@ def retry() -> ResponseReturnValue:
     count = dashboard.retry_failed([int(raw)] if raw else None)
     flash(f"{count} failed message(s) queued again.", "success" if count else "info")
     return redirect(url_for("admin.dashboard_page"))
+
+
+# --- deliverability: suppressions and "why didn't I get the email?" ------------------------------
+
+
+def usable_address(address: str, *, required: bool) -> bool:
+    """An address field an admin typed: not too long, no control characters, present if required."""
+    if not address:
+        return not required
+    return len(address) <= 320 and not any(ord(c) < 32 or ord(c) == 127 for c in address)
+
+
+@bp.get("/mail/addresses")
+def address_timeline() -> ResponseReturnValue:
+    """Look an address up: its suppression, and every email and event for it in order."""
+    address = request.args.get("address", "").strip()
+    if not usable_address(address, required=False):
+        return error_response(400, "address must be one email address.", field="address")
+    entries = timeline.for_address(address) if address else []
+    found = deliverability.suppression_of(address) if address else None
+    return render_template("admin/address.html", address=address, entries=entries, suppression=found)
+
+
+@bp.post("/mail/addresses/lift")
+def lift_suppression() -> ResponseReturnValue:
+    """Mail the address again."""
+    address = request.form.get("address", "").strip()
+    if not usable_address(address, required=True):
+        return error_response(400, "address must be one email address.", field="address")
+    lifted = deliverability.lift(address, f"admin {current_user.email}")
+    flash(f"Mail to {address} will be sent again." if lifted else f"{address} was not suppressed.",
+          "success" if lifted else "info")
+    return redirect(url_for("admin.address_timeline", address=address))
+
+
+@bp.get("/mail/suppressions")
+def suppression_list() -> str:
+    """Every suppressed address, newest first."""
+    return render_template("admin/suppressions.html", suppressions=deliverability.suppressions())
+
+
+@bp.get("/mail/messages/<int:message_id>")
+def message_timeline(message_id: int) -> ResponseReturnValue:
+    """One message: its headers (never its body) and what happened to it."""
+    try:
+        row, entries = timeline.for_message(message_id)
+    except LookupError:
+        abort(404)
+    return render_template("admin/message.html", row=row, entries=entries,
+                           headers=timeline.headers_of(row))

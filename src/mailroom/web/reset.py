@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import SubmitField
 
+from mailroom.domain import tokens
 from mailroom.domain.errors import TokenExpired, TokenInvalid
 from mailroom.services import reset
 from mailroom.web.auth import bp
@@ -74,16 +75,33 @@ def _link_problem(error: TokenExpired | TokenInvalid) -> ResponseReturnValue:
                            message=message), 400
 
 
-@bp.route("/reset_password/<token>", methods=["GET", "POST"])
+SESSION_KEY = "reset_token"
+
+
+@bp.get("/reset_password/<token>")
 @private
-def reset_password(token: str) -> ResponseReturnValue:
+def reset_password_link(token: str) -> ResponseReturnValue:
+    """The emailed link: keep the token in the session and move to an address without it, so
+    access logs, history and Referer never hold it (nothing is checked or changed here)."""
+    if current_user.is_authenticated:
+        return redirect(url_for("main.index"))
+    # An overlong token is invalid anyway, and would not fit in a cookie.
+    session[SESSION_KEY] = token if len(token) <= tokens.MAX_TOKEN_LENGTH else ""
+    return redirect(url_for("auth.reset_password"))
+
+
+@bp.route("/reset_password", methods=["GET", "POST"])
+@private
+def reset_password() -> ResponseReturnValue:
     """GET shows the form and changes nothing; POST sets the password and signs everyone out."""
     if current_user.is_authenticated:
         return redirect(url_for("main.index"))
+    token = str(session.get(SESSION_KEY) or "")
     form = ResetPasswordForm()
     try:
         if form.validate_on_submit():
             reset.reset_password(token, form.password.data or "", get_remote_address())
+            session.pop(SESSION_KEY, None)
             flash(RESET_DONE, "success")
             return redirect(url_for("auth.login"))
         reset.check_link(token)
