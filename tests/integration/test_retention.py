@@ -83,10 +83,11 @@ def test_a_purged_failed_message_cannot_be_queued_again(
         app: Flask, smtp: SMTPServer, clock: FrozenClock, runner: FlaskCliRunner,
         deliver: Callable[[], int]) -> None:
     smtp.refuse_recipient("gone@example.com")
+    smtp.refuse_recipient("gone.too@example.com")  # another address: the first 550 suppresses gone@
     old = queue_mail(app, "gone@example.com")
     deliver()
     clock.advance(days=3)
-    recent = queue_mail(app, "gone@example.com")
+    recent = queue_mail(app, "gone.too@example.com")
     deliver()
     assert "dropped the bodies of 1 message(s)" in purge(runner, "--days", "2")
     with app.app_context(), pytest.raises(admin.RetryRefused, match="no body any more"):
