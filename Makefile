@@ -34,6 +34,7 @@ install: $(STAMP)
 ## instance/, the dev mailbox at /dev/mail, the in-process worker. A .env file is read when present.
 run: install-base
 	$(FLASK) db upgrade
+	$(FLASK) mail upgrade
 	$(FLASK) run --debug --host 127.0.0.1 --port 5000
 
 ## axe-core from the npm registry (package.json / package-lock.json), injected by the browser tests.

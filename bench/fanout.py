@@ -116,8 +116,8 @@ def measured(action: Callable[[], int]) -> tuple[int, float, int]:
 def old_fan_out(announcement_id: int, limit: int) -> int:
     """The per-copy MIME path: compose and store a complete message per recipient, 500 a commit."""
     from mailroom.extensions import db
+    from mailroom.mail import BULK
     from mailroom.mail.compose import queue
-    from mailroom.models.outbox import BULK
     from mailroom.services import announcements as a
 
     content = a.content_of(a.get(announcement_id))

@@ -108,13 +108,14 @@ def migrate_and_fill(app: Flask, count: int) -> None:
     """Apply the migrations, then add ``count`` subscribers and the user who will forget a password."""
     from flask_migrate import upgrade
 
-    from mailroom.extensions import db
+    from mailroom.extensions import db, mail
     from mailroom.models import User
     from mailroom.services.passwords import hash_password
     from mailroom.state import now
 
     with app.app_context():
         upgrade()
+        mail.upgrade()
         password_hash = hash_password("bench password 1234")
 
         def row(name: str, email: str, subscribed: bool) -> dict[str, Any]:

@@ -98,8 +98,9 @@ def environment(tmp: Path, web_port: int, smtp_port: int) -> dict[str, str]:
 
 def prepare_database(env: dict[str, str]) -> None:
     """Migrate with the real command, then add the accounts the bench asks about."""
-    subprocess.run([str(BIN / "flask"), "--app", "mailroom", "db", "upgrade"], env=env, check=True,
-                   cwd=ROOT, capture_output=True)
+    for schema in ("db", "mail"):
+        subprocess.run([str(BIN / "flask"), "--app", "mailroom", schema, "upgrade"], env=env, check=True,
+                       cwd=ROOT, capture_output=True)
     code = (
         "from mailroom import create_app\n"
         "from mailroom.extensions import db\n"

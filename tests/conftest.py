@@ -20,6 +20,8 @@ from sqlalchemy.engine import make_url
 from mailroom import create_app
 from mailroom.domain.clock import FrozenClock
 from mailroom.extensions import db as _db
+from mailroom.extensions import mail as _mail
+from mailroom.mail import mail_metadata
 from mailroom.mail.worker import Worker
 from mailroom.models import User
 from mailroom.services import accounts
@@ -57,6 +59,7 @@ def migrate_to_head(uri: str) -> None:
     app = create_app(base_config(uri))
     with app.app_context():
         upgrade()
+        _mail.upgrade()
         _db.engine.dispose()
 
 
@@ -89,7 +92,8 @@ def postgres_url() -> Iterator[str]:
 def truncate_all(url: str) -> None:
     """Empty every table of the test database between tests."""
     engine = create_engine(url)
-    tables = ", ".join(f'"{t.name}"' for t in _db.metadata.sorted_tables)
+    every = [*_db.metadata.sorted_tables, *mail_metadata.sorted_tables]
+    tables = ", ".join(f'"{t.name}"' for t in every)
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()

@@ -1,4 +1,9 @@
-"""Mailroom: Flask accounts carried by email, with a durable outbox."""
+"""Mailroom: Flask accounts carried by email, with a durable outbox.
+
+Nothing of the application is imported at module level: Python runs this module before any
+``mailroom.mail`` module, and the mail extension (which any Flask app may use) must not load the
+application, its settings or its engine events. Each function imports what it wires.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +13,16 @@ from typing import Any
 
 from flask import Flask
 
-from mailroom import banner
-from mailroom import config as settings
-from mailroom import db as _db_events  # noqa: F401  (registers engine events)
-from mailroom import extensions as ext
-from mailroom.mail import error_reports
-from mailroom.state import KEY, MailroomState
-
 MIGRATIONS = str(Path(__file__).parent / "migrations")
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build an application: defaults, then environment, then ``config``; fail fast when unusable."""
+    from mailroom import banner, error_reports
+    from mailroom import config as settings
+    from mailroom import db as _db_events  # noqa: F401  (registers engine events)
+    from mailroom.state import KEY, MailroomState
+
     environ = settings.environment()
     app = Flask(__name__, instance_relative_config=True,
                 instance_path=settings.instance_folder(environ, Path(__file__).parent))
@@ -29,8 +32,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _bind_extensions(app)
     _register_web(app)
     _register_cli(app)
-    _register_email_builders()
-    _start_background(app)
+    _register_emails(app)
     error_reports.install(app)
     _listen_to_mail_events(app)
     banner.announce(app)
@@ -47,11 +49,14 @@ def _listen_to_mail_events(app: Flask) -> None:
 def _bind_extensions(app: Flask) -> None:
     """Bind the unbound extensions to this application."""
     # Through the module: the name ``mail`` in this package is the ``mailroom.mail`` subpackage.
+    from mailroom import extensions as ext
+    from mailroom.state import state
+
     ext.db.init_app(app)
     ext.migrate.init_app(app, ext.db, directory=MIGRATIONS, render_as_batch=True)
     ext.login_manager.init_app(app)
     ext.csrf.init_app(app)
-    ext.mail.init_app(app)
+    ext.mail.init_app(app, clock=lambda: state(app).clock)
     ext.limiter.init_app(app)
     ext.bootstrap.init_app(app)
 
@@ -70,15 +75,10 @@ def _register_cli(app: Flask) -> None:
     register(app)
 
 
-def _register_email_builders() -> None:
-    """Name the builders the worker calls for emails rendered after the request (announcements)."""
-    from mailroom.services.announcements import register_builders
+def _register_emails(app: Flask) -> None:
+    """Tell the mail extension how to build the emails the worker builds (deferred ones)."""
+    from mailroom import extensions as ext
+    from mailroom.services import announcements, reset
 
-    register_builders()
-
-
-def _start_background(app: Flask) -> None:
-    """Start the in-process delivery worker where configured (development)."""
-    from mailroom.mail.background import start_inprocess_worker
-
-    start_inprocess_worker(app)
+    ext.mail.register_builder(reset.LINK_TEMPLATE, reset.build_link_email)
+    announcements.register_builders(ext.mail)

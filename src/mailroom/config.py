@@ -87,6 +87,8 @@ ENV_KEYS: dict[str, Callable[[str], Any]] = {
     "MAIL_TIMEOUT": parse_int,
     "MAIL_SSL_CAFILE": parse_optional_str,
     "MAIL_WORKER_INPROCESS": parse_bool,
+    "MAIL_DEV_MAILBOX": parse_bool,
+    "MAILROOM_DATABASE_URL": parse_optional_str,
     "OUTBOX_MAX_ATTEMPTS": parse_int,
     "OUTBOX_BACKOFF_BASE": parse_int,
     "OUTBOX_BACKOFF_MAX": parse_int,
@@ -155,6 +157,10 @@ def defaults() -> dict[str, Any]:
         "MAIL_TIMEOUT": 30,
         "MAIL_SSL_CAFILE": None,
         "MAIL_WORKER_INPROCESS": None,
+        "MAIL_DEV_MAILBOX": None,
+        # The mail extension's dev mailbox pages in Mailroom's own layout.
+        "MAIL_DEV_MAILBOX_LAYOUT": "base.html",
+        "MAILROOM_DATABASE_URL": None,
         "OUTBOX_MAX_ATTEMPTS": 8,
         "OUTBOX_BACKOFF_BASE": 30,
         "OUTBOX_BACKOFF_MAX": 3600,
@@ -289,6 +295,10 @@ def _mail(config: dict[str, Any]) -> None:
         config["MAIL_SUPPRESS_SEND"] = config["TESTING"]
     if config["MAIL_WORKER_INPROCESS"] is None:
         config["MAIL_WORKER_INPROCESS"] = development
+    if config["MAIL_DEV_MAILBOX"] is None:
+        config["MAIL_DEV_MAILBOX"] = development
+    elif config["MAIL_DEV_MAILBOX"] and not development:
+        raise ConfigError("MAIL_DEV_MAILBOX shows every message in the browser: development only")
     config["MAIL_TRANSPORT"] = config.get("MAIL_TRANSPORT") or (
         "devmail" if development and not config["MAIL_SERVER"] else "smtp"
     )

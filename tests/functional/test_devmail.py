@@ -15,6 +15,7 @@ from mailroom import create_app
 from mailroom.domain.clock import FrozenClock
 from mailroom.extensions import db
 from mailroom.mail import background
+from mailroom.mail import state as mail_state
 from mailroom.mail.compose import Attachment, Envelope, build_message, queue
 from mailroom.models import DevMail
 from mailroom.state import state
@@ -141,7 +142,7 @@ def inprocess_app(database_url: str, clock: FrozenClock) -> Iterator[Flask]:
                       "MAIL_WORKER_INPROCESS": True})
     state(app).clock = clock
     yield app
-    running = state(app).services.get(background.SERVICE)
+    running = mail_state(app).services.get(background.SERVICE)
     if running is not None:
         running.stop()
         assert not running.thread.is_alive()
@@ -153,9 +154,9 @@ def inprocess_app(database_url: str, clock: FrozenClock) -> Iterator[Flask]:
 def test_in_development_the_first_request_starts_a_worker_that_fills_the_mailbox(
         inprocess_app: Flask) -> None:
     app = inprocess_app
-    assert background.SERVICE not in state(app).services
+    assert background.SERVICE not in mail_state(app).services
     app.test_client().get("/")
-    assert background.SERVICE in state(app).services
+    assert background.SERVICE in mail_state(app).services
     with app.app_context():
         queue(build_message(Envelope(subject="Hello from make run", recipients=["a@example.com"]),
                             "Hi\n", "<p>Hi</p>"))

@@ -78,4 +78,4 @@ def test_the_catcher_refuses_to_run_outside_development(database_url: str) -> No
     runner: FlaskCliRunner = create_app(base_config(database_url)).test_cli_runner()
     result = runner.invoke(args=["mail", "catcher", "--port", str(free_port())])
     assert result.exit_code != 0
-    assert "MAILROOM_ENV=development" in result.output
+    assert "only in development (MAIL_DEV_MAILBOX)" in result.output

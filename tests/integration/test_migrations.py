@@ -8,6 +8,7 @@ from sqlalchemy import inspect
 
 from mailroom import create_app
 from mailroom.extensions import db
+from mailroom.mail.schema import VERSION_TABLE, differences
 from tests.conftest import base_config
 
 
@@ -18,13 +19,13 @@ def test_upgrade_from_empty_then_check_finds_nothing_to_do(database_url: str) ->
     down = runner.invoke(args=["db", "downgrade", "base"])
     assert down.exit_code == 0, down.output
     with app.app_context():
-        assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
-    up = runner.invoke(args=["db", "upgrade"])
-    assert up.exit_code == 0, up.output
-    check = runner.invoke(args=["db", "check"])
-    assert check.exit_code == 0, check.output
+        assert set(inspect(db.engine).get_table_names()) <= {"alembic_version", VERSION_TABLE}
+    for command in (["db", "upgrade"], ["mail", "upgrade"], ["db", "check"]):
+        result = runner.invoke(args=command)
+        assert result.exit_code == 0, result.output
     with app.app_context():
         tables = set(inspect(db.engine).get_table_names())
+        assert differences(db.engine) == []
         db.engine.dispose()
     assert {"users", "outbox", "verification_codes", "dev_mail", "announcements"} <= tables
 

@@ -1,23 +1,30 @@
-"""Operating the queue: what is in it, putting messages back, a test message."""
+"""The queue as operators see it: what is in it, putting messages back, a test message.
+
+One module for ``flask mail status|retry|send-test`` and the host's admin pages, so they agree
+on every figure ("oldest queued" is the oldest message not yet delivered: queued or being sent).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from html import escape
 
-from sqlalchemy import func, select, update
+from flask import current_app
+from sqlalchemy import ColumnElement, func, select, update
 
-from mailroom.extensions import db
-from mailroom.mail.compose import send_email
-from mailroom.models.outbox import OutboxMessage, OutboxStatus
-from mailroom.state import now
-from mailroom.urls import external_url
+from mailroom.mail.deferred import unknown_builders
+from mailroom.mail.message import Message
+from mailroom.mail.models.outbox import OutboxMessage, OutboxStatus
+from mailroom.mail.store import db, now, state
 
 QUEUED = OutboxStatus.QUEUED.value
 SENDING = OutboxStatus.SENDING.value
 SENT = OutboxStatus.SENT.value
 FAILED = OutboxStatus.FAILED.value
 WAITING = (QUEUED, SENDING)
+STATUSES = tuple(status.value for status in OutboxStatus)
+TEST_SUBJECT = "Mailroom test message"
 
 
 class RetryRefused(Exception):
@@ -33,33 +40,46 @@ class QueueStatus:
     expired_claims: int
     oldest_waiting: datetime | None
     taken_at: datetime
+    unknown_builders: dict[str, int]
 
     @property
     def oldest_age(self) -> timedelta | None:
         """How long the oldest undelivered message has been waiting."""
-        return None if self.oldest_waiting is None else self.taken_at - self.oldest_waiting
+        return None if self.oldest_waiting is None else max(timedelta(0), self.taken_at - self.oldest_waiting)
 
 
-def _count(*conditions: object) -> int:
+def _count(*conditions: ColumnElement[bool]) -> int:
     """How many outbox rows match."""
-    return int(db.session.scalar(select(func.count()).select_from(OutboxMessage)
-                                 .where(*conditions)) or 0)  # type: ignore[arg-type]
+    return int(db.session.scalar(select(func.count()).select_from(OutboxMessage).where(*conditions)) or 0)
+
+
+def status_counts(*conditions: ColumnElement[bool]) -> dict[str, int]:
+    """How many outbox rows are in each status (every status present, zero when none)."""
+    query = select(OutboxMessage.status, func.count()).where(*conditions).group_by(OutboxMessage.status)
+    found = {str(status): int(count) for status, count in db.session.execute(query)}
+    return {status: found.get(status, 0) for status in STATUSES}
+
+
+def oldest_waiting() -> datetime | None:
+    """When the oldest message not yet delivered (queued or being sent) was written."""
+    found: datetime | None = db.session.scalar(
+        select(func.min(OutboxMessage.created_at)).where(OutboxMessage.status.in_(WAITING)))
+    return found
 
 
 def queue_status() -> QueueStatus:
-    """Counts by status (every status, zero included), what is due, and the oldest waiting message."""
+    """Counts by status, what is due, expired claims, the oldest waiting message and the deferred
+    messages no registered builder can build; ends the read transaction."""
     moment = now()
-    found = {str(status): int(count) for status, count in db.session.execute(
-        select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status))}
-    counts = {status.value: found.get(status.value, 0) for status in OutboxStatus}
-    oldest = db.session.scalar(select(func.min(OutboxMessage.created_at))
-                               .where(OutboxMessage.status.in_(WAITING)))
-    return QueueStatus(
-        counts=counts,
+    snapshot = QueueStatus(
+        counts=status_counts(),
         due_now=_count(OutboxMessage.status == QUEUED, OutboxMessage.next_attempt_at <= moment),
         expired_claims=_count(OutboxMessage.status == SENDING, OutboxMessage.claimed_until < moment),
-        oldest_waiting=oldest, taken_at=moment,
+        oldest_waiting=oldest_waiting(), taken_at=moment,
+        unknown_builders=unknown_builders(db.session()),
     )
+    db.session.commit()
+    return snapshot
 
 
 def find(identifier: str) -> OutboxMessage:
@@ -97,13 +117,17 @@ def retry(identifier: str) -> OutboxMessage:
     return row
 
 
-def retry_all_failed() -> int:
-    """Put every failed message that still has its body back in the queue, due now; how many."""
+def retry_failed(ids: list[int] | None = None) -> int:
+    """Queue failed messages that still have their body again, due now, with a fresh set of
+    attempts (all, or those ``ids``)."""
+    condition = ((OutboxMessage.status == FAILED) & OutboxMessage.purged_at.is_(None)
+                 & OutboxMessage.expires_at.is_(None))
+    if ids is not None:
+        condition = condition & OutboxMessage.id.in_(ids)
     result = db.session.execute(
-        update(OutboxMessage).where(OutboxMessage.status == FAILED, OutboxMessage.purged_at.is_(None),
-                                    OutboxMessage.expires_at.is_(None))
-        .values(status=QUEUED, attempts=0, failed_at=None, next_attempt_at=now())
-    )
+        update(OutboxMessage).where(condition)
+        .values(status=QUEUED, attempts=0, next_attempt_at=now(), failed_at=None,
+                claimed_by=None, claimed_until=None))
     db.session.commit()
     return int(getattr(result, "rowcount", 0) or 0)
 
@@ -125,12 +149,30 @@ def snapshot(row: OutboxMessage) -> Queued:
     return found
 
 
+def site_url() -> str:
+    """The site the test message names: SERVER_NAME with PREFERRED_URL_SCHEME, when set."""
+    config = current_app.config
+    server = config.get("SERVER_NAME")
+    if not server:
+        return "(SERVER_NAME not set)"
+    return f"{config.get('PREFERRED_URL_SCHEME') or 'http'}://{server}/"
+
+
+def build_test_message(address: str) -> Message:
+    """The test message: when it was sent, to whom, from which site."""
+    sent = now().strftime("%Y-%m-%d %H:%M:%S UTC")
+    lines = ["Hello,", "", "This is a test message from Mailroom, sent with `flask mail send-test` "
+             f"at {sent}.", "",
+             f"If you can read it, mail reaches {address} through the configured mail server.",
+             f"Site: {site_url()}", "", "-- Mailroom", ""]
+    html = "".join(f"<p>{escape(line)}</p>" for line in lines if line)
+    return Message(TEST_SUBJECT, recipients=[address], body="\n".join(lines), html=html)
+
+
 def send_test(address: str) -> Queued:
-    """Queue the test message to ``address`` and commit."""
-    row = send_email("test", address, "Mailroom test message", sent_at=now(), address=address,
-                     site_url=external_url("main.index"))
-    db.session.commit()
-    return snapshot(row)
+    """Store the test message to ``address``."""
+    row = state().mail.send(build_test_message(address), template="test")
+    return Queued(row.id, row.message_id, row.status, row.last_error)
 
 
 def state_of(message_id: int) -> Queued:

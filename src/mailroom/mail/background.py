@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from flask import Flask
 
+from mailroom.mail.store import state
 from mailroom.mail.worker import Worker
-from mailroom.state import state
 
 SERVICE = "inprocess_worker"
 POLL_SECONDS = 1.0

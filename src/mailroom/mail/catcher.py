@@ -8,10 +8,9 @@ from typing import Any
 
 from flask import Flask
 
-from mailroom.extensions import db
 from mailroom.mail import inbound
-from mailroom.models import DevMail
-from mailroom.state import state
+from mailroom.mail.models import DevMail
+from mailroom.mail.store import db, state
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 1025

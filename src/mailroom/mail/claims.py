@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, select, update
 
-from mailroom.models.outbox import OutboxMessage, OutboxStatus
+from mailroom.mail.models.outbox import OutboxMessage, OutboxStatus
 
 QUEUED = OutboxStatus.QUEUED.value
 SENDING = OutboxStatus.SENDING.value

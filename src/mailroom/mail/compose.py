@@ -5,17 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.utils import make_msgid
 from typing import Any
 
 from flask import current_app, render_template
 from flask_mail import Message
 
 from mailroom.domain.headers import check_header_name, check_header_value
-from mailroom.extensions import db
-from mailroom.mail.mime import MailroomMessage, bare_address, split_address, wire_bytes
-from mailroom.models.outbox import BULK, PRIORITY, TRANSACTIONAL, OutboxMessage, OutboxStatus
-from mailroom.state import now
+from mailroom.mail.message import Message as MailroomMessage
+from mailroom.mail.mime import bare_address, split_address, wire_bytes
+from mailroom.mail.models.outbox import BULK, PRIORITY, TRANSACTIONAL, OutboxMessage, OutboxStatus
+from mailroom.mail.store import db, now, state
 
 Address = str | tuple[str, str]
 
@@ -86,12 +85,6 @@ def check_message(message: Message) -> None:
     ))
 
 
-def message_id_domain() -> str:
-    """The domain part of our Message-IDs: the configured server name, without a port."""
-    server = current_app.config.get("SERVER_NAME") or "mailroom.localhost"
-    return str(server).split(":")[0]
-
-
 def build_message(envelope: Envelope, text: str, html: str | None) -> Message:
     """A Flask-Mail Message with a fixed Message-ID and Date, after the header checks."""
     check_envelope(envelope)
@@ -101,9 +94,6 @@ def build_message(envelope: Envelope, text: str, html: str | None) -> Message:
         sender=sender, cc=list(envelope.cc), bcc=list(envelope.bcc), reply_to=envelope.reply_to,
         extra_headers=dict(envelope.extra_headers), date=now().timestamp(),
     )
-    # Flask-Mail turns a (name, address) sender into one string; keep the pair, names may hold commas.
-    message.sender = sender
-    message.msgId = make_msgid(domain=message_id_domain())
     for item in envelope.attachments:
         message.attach(item.filename, item.content_type, item.data)
     return message
@@ -172,8 +162,10 @@ def outbox_row(message: Message, *, template: str | None = None, kind: str = TRA
     """A new outbox row holding the finished bytes and envelope of ``message`` (not yet added);
     ``expires_at`` is when the link or code it carries stops working."""
     with_stream_headers(message, kind, template or "mail")
-    raw = finished_bytes(message)
     moment = now()
+    if message.date is None:
+        message.date = moment.timestamp()
+    raw = finished_bytes(message)
     recipients = envelope_recipients(message)
     return OutboxMessage(
         message_id=message.msgId, kind=kind, priority=PRIORITY[kind],
@@ -190,9 +182,9 @@ def queue(message: Message, *, template: str | None = None, kind: str = TRANSACT
           dedupe_key: str | None = None, announcement_id: int | None = None,
           expires_at: datetime | None = None) -> OutboxMessage:
     """Add the message to the outbox in the current transaction; the caller commits."""
-    row = outbox_row(message, template=template, kind=kind, dedupe_key=dedupe_key,
-                     announcement_id=announcement_id, expires_at=expires_at)
-    db.session.add(row)
+    row: OutboxMessage = state().mail.send(message, session=db.session, template=template, kind=kind,
+                                           dedupe_key=dedupe_key, announcement_id=announcement_id,
+                                           expires_at=expires_at)
     return row
 
 

@@ -18,20 +18,22 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import make_msgid
 from typing import Any
 
 from flask import current_app
 from flask_mail import Message
-from sqlalchemy import insert, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from mailroom.extensions import db
 from mailroom.mail.claims import Claimed
-from mailroom.mail.compose import envelope_sender, finished_bytes, message_id_domain, outbox_row
-from mailroom.models.outbox import PRIORITY, TRANSACTIONAL, OutboxMessage, OutboxStatus
-from mailroom.state import now
+from mailroom.mail.compose import envelope_sender, finished_bytes, outbox_row
+from mailroom.mail.message import message_id_domain
+from mailroom.mail.models.outbox import PRIORITY, TRANSACTIONAL, OutboxMessage, OutboxStatus
+from mailroom.mail.signals import dispatched
+from mailroom.mail.store import db, now, state
 
 
 @dataclass(frozen=True)
@@ -43,13 +45,14 @@ class Skip:
 
 Builder = Callable[[str, Mapping[str, Any]], "Message | Skip | None"]
 Params = Mapping[str, str | int]
-_BUILDERS: dict[str, Builder] = {}
-# The builders whose messages are rendered on every attempt instead of stored.
-_EACH_ATTEMPT: set[str] = set()
+# A row whose builder this worker lacks waits this long before it is looked at again; its attempt
+# is not counted (a worker of an older release may simply not know the builder yet).
+UNKNOWN_BUILDER_WAIT = timedelta(minutes=1)
+WAITING = (OutboxStatus.QUEUED.value, OutboxStatus.SENDING.value)
 
 
 class UnknownBuilder(LookupError):
-    """A deferred row names a builder this process does not have."""
+    """A deferred row names a builder this application has not registered."""
 
 
 @dataclass(frozen=True)
@@ -61,41 +64,65 @@ class Intent:
     dedupe_key: str | None = None
 
 
-def register(name: str, function: Builder, *, each_attempt: bool = False) -> None:
-    """Make ``function`` the builder called ``name``; ``each_attempt`` renders it at every attempt
-    (it must then be deterministic and read-only) instead of storing its first result."""
-    _BUILDERS[name] = function
-    if each_attempt:
-        _EACH_ATTEMPT.add(name)
-    else:
-        _EACH_ATTEMPT.discard(name)
+@dataclass
+class Builders:
+    """The builders one Mail knows, and which of them render at every attempt instead of once."""
+
+    functions: dict[str, Builder]
+    each_attempt: set[str]
+
+    def register(self, name: str, function: Builder, *, each_attempt: bool = False) -> None:
+        """Make ``function`` the builder called ``name``; ``each_attempt`` renders it at every attempt
+        (it must then be deterministic and read-only) instead of storing its first result."""
+        self.functions[name] = function
+        if each_attempt:
+            self.each_attempt.add(name)
+        else:
+            self.each_attempt.discard(name)
 
 
-def builder(name: str) -> Callable[[Builder], Builder]:
-    """Register a function that turns (address, params) into a Message, or None for nothing."""
-
-    def decorate(function: Builder) -> Builder:
-        register(name, function)
-        return function
-
-    return decorate
+def builders() -> Builders:
+    """The builders registered on the current application's Mail."""
+    found: Builders = state().mail.builders
+    return found
 
 
-def defer(name: str, to: str, *, expires_at: datetime | None = None,
-          **params: str | int) -> OutboxMessage:
-    """Queue a deferred email to ``to`` in the current transaction (the caller commits);
+def deferred_row(name: str, to: str, params: Mapping[str, str | int], *,
+                 expires_at: datetime | None = None) -> OutboxMessage:
+    """A new row naming builder ``name`` and the recipient, with no message yet (not added);
     ``expires_at``: past it the request is stale and nothing is built or sent."""
     moment = now()
-    row = OutboxMessage(
+    return OutboxMessage(
         message_id=make_msgid(domain=message_id_domain()), kind=TRANSACTIONAL,
         priority=PRIORITY[TRANSACTIONAL], status=OutboxStatus.QUEUED.value, template=name,
         subject="", sender="", recipients=[to], raw=b"", attempts=0,
         max_attempts=current_app.config["OUTBOX_MAX_ATTEMPTS"], next_attempt_at=moment,
-        created_at=moment, meta={"deferred": name, "params": params}, expires_at=expires_at,
+        created_at=moment, meta={"deferred": name, "params": dict(params)}, expires_at=expires_at,
         address_key=to.lower(),
     )
+
+
+def defer(name: str, to: str, *, expires_at: datetime | None = None,
+          **params: str | int) -> OutboxMessage:
+    """Queue a deferred email to ``to`` in the current transaction (the caller commits)."""
+    row = deferred_row(name, to, params, expires_at=expires_at)
     db.session.add(row)
     return row
+
+
+def waiting_builders(session: Session) -> dict[str, int]:
+    """Builder names of the deferred rows still waiting to be built, with how many rows name each."""
+    name = OutboxMessage.meta["deferred"].as_string()
+    query = (select(name, func.count()).where(OutboxMessage.status.in_(WAITING),
+                                             func.length(OutboxMessage.raw) == 0, name.is_not(None))
+             .group_by(name))
+    return {str(found): int(count) for found, count in session.execute(query)}
+
+
+def unknown_builders(session: Session) -> dict[str, int]:
+    """Waiting deferred rows whose builder is not registered: name -> how many rows."""
+    known = builders().functions
+    return {name: count for name, count in waiting_builders(session).items() if name not in known}
 
 
 def defer_many(name: str, intents: Sequence[Intent], *, kind: str, subject: str, sender: str,
@@ -165,9 +192,18 @@ def _store(row: Claimed, worker_id: str, values: Mapping[str, Any]) -> bool:
 def _build(row: Claimed) -> Message | Skip | None:
     """Run the row's builder (inside the caller's transaction)."""
     name = str(row.meta.get("deferred", ""))
-    if name not in _BUILDERS:
-        raise UnknownBuilder(f"no builder named {name!r}")
-    return _BUILDERS[name](row.recipients[0], row.meta.get("params") or {})
+    known = builders().functions
+    if name not in known:
+        raise UnknownBuilder(f"no builder named {name!r} is registered (mail.register_builder)")
+    return known[name](row.recipients[0], row.meta.get("params") or {})
+
+
+def _hold(row: Claimed, worker_id: str, error: UnknownBuilder) -> None:
+    """Put a row whose builder is unknown back in the queue for later, without using an attempt."""
+    current_app.logger.warning("deferred message %s: %s", row.message_id, error)
+    _store(row, worker_id, {"status": OutboxStatus.QUEUED.value, "claimed_by": None,
+                            "claimed_until": None, "attempts": row.attempts - 1,
+                            "next_attempt_at": now() + UNKNOWN_BUILDER_WAIT, "last_error": str(error)})
 
 
 def render(row: Claimed, message: Message) -> Claimed:
@@ -182,6 +218,10 @@ def materialize(row: Claimed, worker_id: str) -> Claimed | None:
     it was skipped or is no longer ours."""
     try:
         message = _build(row)
+    except UnknownBuilder as error:
+        db.session.rollback()
+        _hold(row, worker_id, error)
+        return None
     except BaseException:
         db.session.rollback()
         raise
@@ -190,7 +230,7 @@ def materialize(row: Claimed, worker_id: str) -> Claimed | None:
         _store(row, worker_id, {"status": OutboxStatus.SKIPPED.value, "claimed_by": None,
                                 "claimed_until": None, "sent_at": now(), "last_error": reason})
         return None
-    if row.meta.get("deferred") in _EACH_ATTEMPT:
+    if row.meta.get("deferred") in builders().each_attempt:
         db.session.commit()
         return render(row, message)
     message.msgId = row.message_id
@@ -199,4 +239,5 @@ def materialize(row: Claimed, worker_id: str) -> Claimed | None:
               "recipients": built.recipients}
     if not _store(row, worker_id, values):
         return None
+    dispatched(message)
     return replace(row, raw=built.raw, sender=built.sender, recipients=built.recipients)

@@ -18,7 +18,6 @@ from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from mailroom.extensions import db
 from mailroom.mail import deliverability, dsn
 from mailroom.mail.providers import (
     BOUNCE,
@@ -28,8 +27,8 @@ from mailroom.mail.providers import (
     WebhookInvalid,
     WebhookRefused,
 )
+from mailroom.mail.store import db, now
 from mailroom.models.deliverability import InboundEvent
-from mailroom.state import now
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from html.parser import HTMLParser
 
 from sqlalchemy import delete, select
 
-from mailroom.extensions import db
+from mailroom.mail.models import DevMail
 from mailroom.mail.parse import body_of, parse, unescape
-from mailroom.models import DevMail
+from mailroom.mail.store import db
 
 LIST_LIMIT = 200
 # Searching parses each message: look through this many of the newest (a development mailbox).

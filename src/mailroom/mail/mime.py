@@ -125,14 +125,16 @@ def address_list(name: str, values: list[str | tuple[str, str]]) -> str:
 def fold_words(name: str, value: str) -> str:
     """ASCII text folded at spaces so that lines stay near LINE characters."""
     lines: list[str] = []
-    current = ""
+    first, *rest = value.split(" ")
+    current = first
     width = len(name) + 2
-    for word in value.split(" "):
-        if current and width + len(current) + 1 + len(word) > LINE:
+    for word in rest:
+        # Never break before an empty word: leading, trailing and doubled spaces stay as given.
+        if current and word and width + len(current) + 1 + len(word) > LINE:
             lines.append(current)
             current, width = word, 1
         else:
-            current = f"{current} {word}" if current else word
+            current = f"{current} {word}"
     lines.append(current)
     return "\r\n ".join(lines)
 
@@ -276,7 +278,7 @@ def _render(message: Message, spliced: dict[bytes, bytes] | None) -> EmailMessag
     mime = EmailMessage(policy=UTF8_POLICY if needs_utf8(message) else POLICY)
     _headers(mime, message)
     _bodies(mime, message)
-    ascii_only = bool(current_app.extensions["mail"].ascii_attachments)
+    ascii_only = bool(current_app.config.get("MAIL_ASCII_ATTACHMENTS"))
     for item in message.attachments:
         _attach(mime, item, ascii_only, spliced)
     stable_boundaries(mime, str(message.msgId))
@@ -297,10 +299,3 @@ def wire_bytes(message: Message) -> bytes:
         raw = raw.replace(placeholder, encoded, 1)
     return raw
 
-
-class MailroomMessage(Message):
-    """Flask-Mail's Message, rendered by ``render_mime``; everything else is Flask-Mail's."""
-
-    def _message(self) -> EmailMessage:  # type: ignore[override]
-        """The MIME form of this message."""
-        return render_mime(self)

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Update, bindparam, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from mailroom.models.outbox import OutboxMessage, OutboxStatus
+from mailroom.mail.models.outbox import OutboxMessage, OutboxStatus
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import JSON
 
-from mailroom.extensions import db
-from mailroom.models.outbox import OutboxMessage, OutboxStatus
-from mailroom.state import state
+from mailroom.mail.models.outbox import OutboxMessage, OutboxStatus
+from mailroom.mail.store import db, state
 
 log = logging.getLogger(__name__)
 

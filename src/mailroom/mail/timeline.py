@@ -9,7 +9,6 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from mailroom.extensions import db
 from mailroom.mail.deliverability import (
     BOUNCE_HARD,
     BOUNCE_SOFT,
@@ -18,8 +17,9 @@ from mailroom.mail.deliverability import (
     SKIPPED,
     key_of,
 )
+from mailroom.mail.models.outbox import OutboxMessage, OutboxStatus
+from mailroom.mail.store import db
 from mailroom.models.deliverability import MailEvent
-from mailroom.models.outbox import OutboxMessage, OutboxStatus
 
 LIMIT = 500
 EVENT_LABELS = {BOUNCE_HARD: "bounced (hard)", BOUNCE_SOFT: "bounced (soft)", COMPLAINT: "complained",

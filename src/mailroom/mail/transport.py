@@ -10,9 +10,8 @@ from email.utils import parseaddr
 from functools import cache
 from typing import Any, Protocol
 
-from mailroom.extensions import db
-from mailroom.models import DevMail
-from mailroom.state import now
+from mailroom.mail.models import DevMail
+from mailroom.mail.store import db, now
 
 # Recipients the server refused while accepting the message for the others: address -> reply.
 Refused = dict[str, tuple[int, str]]

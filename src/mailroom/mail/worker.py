@@ -22,15 +22,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask
-from flask_mail import email_dispatched
 from sqlalchemy import Connection
 
 from mailroom.domain.backoff import RetryPolicy
 from mailroom.domain.suppression import Screening, Verdict
-from mailroom.extensions import db
 from mailroom.mail import claims, deferred, deliverability, inbound, retention
 from mailroom.mail.claims import Claimed, due_condition
+from mailroom.mail.models.outbox import OutboxStatus
 from mailroom.mail.recorder import Outcome, OutcomeWriter
+from mailroom.mail.signals import email_delivered
+from mailroom.mail.store import db, state
 from mailroom.mail.transport import (
     ConnectionFailure,
     DeliveryError,
@@ -40,8 +41,6 @@ from mailroom.mail.transport import (
     Transport,
     transport_for,
 )
-from mailroom.models.outbox import OutboxStatus
-from mailroom.state import state
 
 __all__ = ["Claimed", "Worker", "due_condition", "new_worker_id", "policy_for"]
 
@@ -190,12 +189,12 @@ class Worker:
                                              {"attempts": claims.TABLE.c.attempts - 1}))
 
     def _signal(self, row: Claimed) -> None:
-        """Fire Flask-Mail's email_dispatched, so record_messages() sees what we delivered."""
-        if not email_dispatched.receivers:
+        """Fire ``email_delivered`` with the message as delivered (rebuilt only when someone listens)."""
+        if not email_delivered.receivers:
             return
         from mailroom.mail.parse import message_from_raw
 
-        email_dispatched.send(self.app, message=message_from_raw(row.raw, row.recipients))
+        email_delivered.send(self.app, message=message_from_raw(row.raw, row.recipients))
 
     # --- delivering ----------------------------------------------------------------------------
 

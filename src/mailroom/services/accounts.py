@@ -8,10 +8,11 @@ from flask import current_app
 from sqlalchemy import select
 
 from mailroom.domain.addresses import email_key, normalize_email, username_key
+from mailroom.emails import send_email
 from mailroom.extensions import db
-from mailroom.mail.compose import send_email
 from mailroom.models import User
 from mailroom.services import budget, sessions, throttle
+from mailroom.services.errors import AccountError
 from mailroom.services.passwords import burn_verification, hash_password, verify_password
 from mailroom.state import now
 from mailroom.urls import external_url
@@ -22,14 +23,7 @@ ATTEMPTS_SUBJECT = "Someone is trying to sign in to your Mailroom account"
 CHANGED_TEMPLATE = "password_changed"
 CHANGED_SUBJECT = "Your Mailroom password was changed"
 
-
-class AccountError(Exception):
-    """A use case on accounts was refused; ``field`` names the input at fault."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
+__all__ = ["AccountError", "InvalidCredentials"]
 
 
 class InvalidCredentials(AccountError):

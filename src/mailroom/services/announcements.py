@@ -19,12 +19,12 @@ from sqlalchemy.exc import IntegrityError
 
 from mailroom.domain.errors import DomainError, HeaderInjection, TokenInvalid
 from mailroom.domain.headers import check_header_value
-from mailroom.extensions import db
-from mailroom.mail import deferred
-from mailroom.mail.compose import Attachment, Envelope, compose, queue, stream_headers
-from mailroom.mail.mime import bare_address, split_address
-from mailroom.models import Announcement, AnnouncementAttachment, OutboxMessage, User
-from mailroom.models.outbox import BULK
+from mailroom.emails import queue
+from mailroom.extensions import db, mail
+from mailroom.mail import BULK, Envelope, Intent, Mail, OutboxMessage, bare_address, compose, split_address
+from mailroom.mail import FileAttachment as Attachment
+from mailroom.mail.compose import stream_headers
+from mailroom.models import Announcement, AnnouncementAttachment, User
 from mailroom.state import now, state
 from mailroom.urls import external_url
 
@@ -252,9 +252,9 @@ def build_copy(address: str, params: Mapping[str, Any]) -> Message | None:
     return personalised(content, recipient)
 
 
-def register_builders() -> None:
+def register_builders(extension: Mail) -> None:
     """Let the worker render announcement copies (called by the application factory)."""
-    deferred.register(TEMPLATE, build_copy, each_attempt=True)
+    extension.register_builder(TEMPLATE, build_copy, each_attempt=True)
 
 
 def as_recipient(user: User) -> Recipient:
@@ -315,11 +315,11 @@ def _usable(recipient: Recipient) -> bool:
     return True
 
 
-def _intent(content: Content, recipient: Recipient) -> deferred.Intent:
+def _intent(content: Content, recipient: Recipient) -> Intent:
     """The outbox row of one copy: only what is personal; the worker renders the rest."""
     params: dict[str, str | int] = {"announcement": content.id, "user": recipient.id,
                                     "name": recipient.username, "token": recipient.unsubscribe_token}
-    return deferred.Intent(recipient.email, params, dedupe_key(content.id, recipient.id))
+    return Intent(recipient.email, params, dedupe_key(content.id, recipient.id))
 
 
 def _copies_exist(announcement_id: int) -> bool:
@@ -338,7 +338,7 @@ def _queue_batch(content: Content, batch: Sequence[Recipient], *, first_run: boo
     intents = [_intent(content, r) for r in pending if _usable(r)]
     sender = bare_address(current_app.config["MAIL_DEFAULT_SENDER"])
     try:
-        deferred.defer_many(TEMPLATE, intents, kind=BULK, subject=content.subject, sender=sender,
+        mail.defer_many(TEMPLATE, intents, kind=BULK, subject=content.subject, sender=sender,
                             announcement_id=content.id)
         db.session.commit()
     except IntegrityError:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from mailroom.domain.addresses import email_key
+from mailroom.emails import send_email
 from mailroom.extensions import db
-from mailroom.mail.compose import send_email
 from mailroom.models import User
 from mailroom.services import codes
-from mailroom.services.accounts import AccountError
+from mailroom.services.errors import AccountError
 from mailroom.urls import external_url
 
 PURPOSE = codes.CONFIRM_EMAIL

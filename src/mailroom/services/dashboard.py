@@ -7,17 +7,17 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, func, select, update
+from sqlalchemy import String, func, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from mailroom.domain.chart import Chart, Frame, choose_bucket, clamp_width, layout, minute_range
 from mailroom.extensions import db
-from mailroom.models.outbox import OutboxMessage, OutboxStatus
+from mailroom.mail import OutboxMessage, OutboxStatus, queue_status, status_counts
+from mailroom.mail import retry_failed as mail_retry_failed
 from mailroom.state import now
 
-STATUSES = tuple(status.value for status in OutboxStatus)
 MINUTE_FORMAT = "%Y-%m-%dT%H:%M"
 MAX_HOURS = 24
 RECENT_FAILURES = 20
@@ -66,20 +66,10 @@ class Overview:
     failures: list[Failure]
 
 
-def status_counts(*conditions: ColumnElement[bool]) -> dict[str, int]:
-    """How many outbox rows are in each status (every status present, zero when none)."""
-    query = select(OutboxMessage.status, func.count()).where(*conditions).group_by(OutboxMessage.status)
-    found = {status: int(count) for status, count in db.session.execute(query)}
-    return {status: found.get(status, 0) for status in STATUSES}
-
-
-def oldest_queued_seconds(moment: datetime) -> float | None:
-    """Seconds since the oldest still-queued message was written, or None when none waits."""
-    oldest = db.session.scalar(select(func.min(OutboxMessage.created_at))
-                               .where(OutboxMessage.status == OutboxStatus.QUEUED.value))
-    if oldest is None:
-        return None
-    return max(0.0, (moment - oldest).total_seconds())
+def oldest_queued_seconds() -> float | None:
+    """Seconds the oldest undelivered message has waited (the same figure as ``flask mail status``)."""
+    age = queue_status().oldest_age
+    return None if age is None else age.total_seconds()
 
 
 def per_minute(column: Any, since: datetime) -> dict[datetime, int]:
@@ -116,7 +106,7 @@ def overview(hours: int = 3) -> Overview:
     if not 1 <= hours <= MAX_HOURS:
         raise ValueError(f"hours must be between 1 and {MAX_HOURS}")
     moment = now()
-    result = Overview(status_counts(), oldest_queued_seconds(moment), delivery_chart(moment, hours),
+    result = Overview(status_counts(), oldest_queued_seconds(), delivery_chart(moment, hours),
                       hours, recent_failures())
     db.session.commit()
     return result
@@ -126,17 +116,7 @@ def retry_failed(ids: Sequence[int] | None = None) -> int:
     """Queue failed messages again with a fresh set of attempts (all of them, or those ``ids``)."""
     # A failed message without its body (dropped after the retention period, or because it carried
     # a link or a code) cannot be sent again: the person asks for a new one.
-    condition = ((OutboxMessage.status == OutboxStatus.FAILED.value) & OutboxMessage.purged_at.is_(None)
-                 & OutboxMessage.expires_at.is_(None))
-    if ids is not None:
-        condition = condition & OutboxMessage.id.in_(list(ids))
-    result = db.session.execute(
-        update(OutboxMessage).where(condition)
-        .values(status=OutboxStatus.QUEUED.value, attempts=0, next_attempt_at=now(),
-                failed_at=None, claimed_by=None, claimed_until=None)
-    )
-    db.session.commit()
-    return int(getattr(result, "rowcount", 0) or 0)
+    return mail_retry_failed(None if ids is None else list(ids))
 
 
 def overview_for(hours: int, width: int | None) -> Overview:

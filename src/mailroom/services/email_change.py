@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from mailroom.domain.addresses import email_key
 from mailroom.domain.errors import AddressInvalid, TokenExpired, TokenInvalid
+from mailroom.emails import send_email
 from mailroom.extensions import db
-from mailroom.mail.compose import send_email
 from mailroom.models import User
 from mailroom.services import codes, reservations
 from mailroom.services.accounts import (

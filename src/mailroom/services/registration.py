@@ -22,8 +22,8 @@ from sqlalchemy import select
 from mailroom.domain.addresses import email_key
 from mailroom.domain.codes import normalize_code
 from mailroom.domain.errors import CodeError, CodeExhausted, CodeExpired, CodeMismatch
+from mailroom.emails import send_email
 from mailroom.extensions import db
-from mailroom.mail.compose import send_email
 from mailroom.models import User
 from mailroom.services import budget, codes, ratelimit, reservations, sessions
 from mailroom.services.accounts import (

@@ -13,9 +13,8 @@ from sqlalchemy import select
 from mailroom.domain import tokens
 from mailroom.domain.addresses import email_key
 from mailroom.domain.errors import TokenError, TokenInvalid
-from mailroom.extensions import db
-from mailroom.mail import deferred, deliverability
-from mailroom.mail.compose import Envelope, compose
+from mailroom.extensions import db, mail
+from mailroom.mail import Envelope, Skip, compose, deliverability
 from mailroom.models import User
 from mailroom.services import accounts, budget, ratelimit, throttle
 from mailroom.state import now
@@ -73,8 +72,7 @@ def _link_context(name: str, token: str) -> dict[str, object]:
             "request_link": external_url("auth.reset_password_request")}
 
 
-@deferred.builder(LINK_TEMPLATE)
-def build_link_email(address: str, params: Mapping[str, Any]) -> Message | deferred.Skip:
+def build_link_email(address: str, params: Mapping[str, Any]) -> Message | Skip:
     """In the worker: the reset email for the account with this address, if any and budget allows.
 
     Runs after the request has answered, so the request does the same work for every address
@@ -82,9 +80,9 @@ def build_link_email(address: str, params: Mapping[str, Any]) -> Message | defer
     """
     user = accounts.find_by_email(address)
     if user is None:
-        return deferred.Skip("no account has this address")
+        return Skip("no account has this address")
     if not budget.spend(user.email):
-        return deferred.Skip("the address's hourly email budget is spent")
+        return Skip("the address's hourly email budget is spent")
     envelope = Envelope(subject=LINK_SUBJECT, recipients=[(user.username, user.email)])
     return compose(LINK_TEMPLATE, envelope, **_link_context(user.username, issue_link_token(user)))
 
@@ -100,7 +98,8 @@ def request_reset(address: str, client: str) -> None:
         deliverability.record_skip(address, "rate limited", "reset request")
         db.session.commit()
         return
-    deferred.defer(LINK_TEMPLATE, address, expires_at=now() + timedelta(seconds=ttl_seconds()))
+    mail.defer(LINK_TEMPLATE, address, session=db.session,
+               expires_at=now() + timedelta(seconds=ttl_seconds()))
     db.session.commit()
 
 

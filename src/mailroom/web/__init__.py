@@ -34,9 +34,9 @@ def register(app: Flask) -> None:
     app.register_blueprint(admin.bp)
     app.register_blueprint(mail_events.bp)
     app.register_blueprint(unsubscribe.bp)
-    from mailroom.web import devmail, gallery
+    from mailroom.web import gallery
 
-    app.register_blueprint(devmail.bp)
+    # The dev mailbox itself is the mail extension's blueprint, mounted by Mail.init_app.
     app.register_blueprint(gallery.bp)
     errors.register(app)
     bodies.register(app)

@@ -16,10 +16,10 @@ from flask import Blueprint, Response, abort, current_app, render_template
 from jinja2 import StrictUndefined, TemplateError
 
 from mailroom.config import DEVELOPMENT
-from mailroom.mail.error_reports import Report
+from mailroom.error_reports import Report
+from mailroom.mail import framed_html
 from mailroom.services import accounts, confirmation, email_change, registration, reset
 from mailroom.urls import external_url
-from mailroom.web.devmail import framed_html
 
 bp = Blueprint("gallery", __name__, url_prefix="/dev/mail/templates")
 

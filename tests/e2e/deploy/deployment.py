@@ -106,6 +106,7 @@ class Deployment:
             self.redis.start()
             self.provider.start()
             self.flask("db", "upgrade")
+            self.flask("mail", "upgrade")
             self.start_web()
             for index in range(len(self.workers)):
                 self.start_worker(index)

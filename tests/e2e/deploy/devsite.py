@@ -10,7 +10,8 @@ from tests.e2e.deploy.processes import Service, free_port, http_status
 
 
 class DevSite:
-    """``flask db upgrade`` then ``flask run`` on embedded defaults, in a folder of its own."""
+    """``flask db upgrade``, ``flask mail upgrade``, then ``flask run`` on embedded defaults, in a folder
+    of its own."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -40,6 +41,7 @@ class DevSite:
         """Migrate, then serve with Flask's development server."""
         flask = str(VENV_BIN / "flask")
         run_checked([flask, "--app", "mailroom", "db", "upgrade"], self.env)
+        run_checked([flask, "--app", "mailroom", "mail", "upgrade"], self.env)
         argv = [flask, "--app", "mailroom", "run", "--host", "127.0.0.1", "--port", str(self.port)]
         self.service = Service("flask-run", argv, self.env, self.logs, cwd=REPO).start()
         self.service.wait_ready(lambda: http_status(self.base_url + "/") == 200, 60,

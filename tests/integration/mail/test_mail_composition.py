@@ -11,9 +11,10 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from mailroom.domain.errors import AddressInvalid, HeaderInjection
-from mailroom.extensions import db
-from mailroom.extensions import mail as flask_mail
-from mailroom.mail.compose import Attachment, Envelope, build_message, compose, queue, send_email
+from mailroom.emails import send_email
+from mailroom.extensions import db, mail
+from mailroom.mail import Message, email_delivered
+from mailroom.mail.compose import Attachment, Envelope, build_message, compose, queue
 from mailroom.mail.parse import message_from_raw
 from mailroom.models import OutboxMessage, User
 from mailroom.state import now
@@ -173,13 +174,17 @@ def test_malformed_addresses_are_refused(app: Flask, address: str) -> None:
                 site_url="/")
 
 
-def test_record_messages_and_the_dispatch_signal_work_through_the_worker(
+def test_record_messages_captures_at_send_time_and_the_worker_signals_the_delivery(
         app: Flask, deliver: Callable[[], int]) -> None:
     assert app.config["MAIL_SUPPRESS_SEND"] is True
-    queue_full_message(app)
-    with app.app_context(), flask_mail.record_messages() as outbox:
+    with app.app_context(), mail.record_messages() as recorded:
+        row = queue_full_message(app)
+    [sent] = recorded
+    assert (sent.msgId, sent.subject) == (row.message_id, row.subject)
+    delivered: list[Message] = []
+    with email_delivered.connected_to(lambda sender, message: delivered.append(message), app):
         assert deliver() == 1
-    [message] = outbox
+    [message] = delivered
     assert message.subject.startswith("Ünïcödé résumé")
     assert ("Zoë Ångström", "zoe@example.com") in message.recipients
     assert message.bcc == ["hidden@example.com"]

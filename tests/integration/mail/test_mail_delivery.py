@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from flask_mail import email_dispatched
 
 from mailroom.domain.clock import FrozenClock
+from mailroom.mail import email_delivered
 from mailroom.mail.worker import Worker
 from mailroom.models import OutboxMessage
 from tests.integration.mail.helpers import wait_for
@@ -156,7 +156,7 @@ def test_stopping_finishes_the_message_in_hand_and_gives_back_the_rest(
     def stop_after_first(sender: Flask, message: Any) -> None:
         worker.stop.set()
 
-    with email_dispatched.connected_to(stop_after_first):
+    with email_delivered.connected_to(stop_after_first):
         assert worker.drain() == 5
     assert len(smtp.messages) == 1
     assert [(r.status, r.attempts) for r in rows()] == [("sent", 1)] + [("queued", 0)] * 4
@@ -210,7 +210,7 @@ def test_a_long_batch_keeps_its_claim_alive(app: Flask, smtp: SMTPServer, clock:
         clock.advance(40)  # each message takes 40 s: the batch outlives its first claim
         stolen.extend(c.id for c in Worker(app, worker_id="other").claim(10))
 
-    with email_dispatched.connected_to(slow_server):
+    with email_delivered.connected_to(slow_server):
         assert Worker(app).drain() == 3
     assert stolen == [], "another worker could not take rows this worker still held"
     assert [r.status for r in rows()] == ["sent"] * 3
@@ -249,7 +249,7 @@ def test_a_batch_claimed_ahead_and_taken_over_meanwhile_is_not_sent_twice(
         clock.advance(100)
         taken.extend(c.id for c in Worker(app, worker_id="other").claim(10))
 
-    with email_dispatched.connected_to(very_slow_server):
+    with email_delivered.connected_to(very_slow_server):
         Worker(app).drain()
     assert taken, "the other worker found expired claims to take"
     clock.advance(app.config["OUTBOX_CLAIM_TTL"] + 1)  # the other worker never finishes them

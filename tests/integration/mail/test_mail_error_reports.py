@@ -95,7 +95,7 @@ def test_an_error_storm_sends_one_report_per_kind_per_interval(
 def test_several_processes_send_one_report_per_kind_per_interval(
         app: Flask, failing: FlaskClient, smtp: SMTPServer) -> None:
     failing.get("/boom")
-    from mailroom.mail.error_reports import SERVICE, ErrorReporter
+    from mailroom.error_reports import SERVICE, ErrorReporter
     from mailroom.state import state
 
     state(app).services[SERVICE] = ErrorReporter(app)  # as if a second process had the error

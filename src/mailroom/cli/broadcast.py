@@ -6,11 +6,11 @@ import mimetypes
 from pathlib import Path
 
 import click
+from flask.cli import with_appcontext
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from mailroom.cli import mail_cli
-from mailroom.mail.compose import Attachment
+from mailroom.mail import FileAttachment as Attachment
 from mailroom.models import Announcement
 from mailroom.services import announcements
 
@@ -62,7 +62,8 @@ def fan_out(announcement_id: int, total: int, console: Console) -> announcements
         return announcements.send(announcement_id, progress=lambda n: progress.advance(task, n))
 
 
-@mail_cli.command("broadcast")
+@click.command("broadcast")
+@with_appcontext
 @click.option("--subject", required=True, help="The subject line.")
 @click.option("--text", "text_path", required=True, type=click.Path(exists=True, dir_okay=False,
               path_type=Path), help="The text body (UTF-8).")

@@ -1,7 +1,10 @@
-"""The development mailbox at /dev/mail: every message delivered in development, readable in the browser.
+"""The development mailbox: every message delivered in development, readable in the browser.
 
-It answers 404 unless MAILROOM_ENV is development. A message's HTML part is served by its own
-route with a CSP that forbids scripts and every remote load, and shown in a sandboxed iframe.
+A blueprint of the mail extension, which ``Mail.init_app`` mounts at ``MAIL_DEV_MAILBOX_URL``
+(``/dev/mail``); it answers 404 unless ``MAIL_DEV_MAILBOX`` is on (development only). Its pages
+extend ``MAIL_DEV_MAILBOX_LAYOUT`` (its own plain layout, or the host's with ``title``,
+``content`` and ``scripts`` blocks). A message's HTML part is served by its own route with a CSP
+that forbids scripts and every remote load, and shown in a sandboxed iframe.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -24,11 +28,12 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
-from mailroom.config import DEVELOPMENT
 from mailroom.mail import linkcheck, mailbox
-from mailroom.web.http import json_reply
 
-bp = Blueprint("devmail", __name__, url_prefix="/dev/mail")
+bp = Blueprint("devmail", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/static")
+INDEX = "mailroom_mail/devmail/index.html"
+MESSAGE = "mailroom_mail/devmail/message.html"
 
 # The HTML part may style itself and show inline images; nothing runs and nothing is fetched.
 HTML_PART_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data: cid:; font-src data:; "
@@ -48,8 +53,15 @@ INVERTED = ("<style>html { filter: invert(1) hue-rotate(180deg); background: #ff
 @bp.before_request
 def development_only() -> None:
     """Outside development the mailbox does not exist."""
-    if current_app.config["MAILROOM_ENV"] != DEVELOPMENT:
+    if not current_app.config.get("MAIL_DEV_MAILBOX"):
         abort(404)
+
+
+def json_reply(status: int, message: str, data: dict[str, Any]) -> Response:
+    """The JSON shape the pages read: ``{"code", "message", "data"}``."""
+    response = jsonify({"code": status, "message": message, "data": data})
+    response.status_code = status
+    return response
 
 
 def query() -> str:
@@ -60,7 +72,7 @@ def query() -> str:
 @bp.get("", strict_slashes=False)
 def index() -> str:
     """The newest messages first, or those matching the search."""
-    return render_template("devmail/index.html", messages=mailbox.search(query()), query=query())
+    return render_template(INDEX, messages=mailbox.search(query()), query=query())
 
 
 def listed(summary: mailbox.Summary) -> dict[str, Any]:
@@ -84,7 +96,7 @@ def message(mail_id: int) -> str:
         shown = mailbox.view(mail_id)
     except LookupError:
         abort(404)
-    return render_template("devmail/message.html", mail=shown)
+    return render_template(MESSAGE, mail=shown)
 
 
 def darkened(html: str) -> str:

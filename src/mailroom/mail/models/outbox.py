@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
-from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import JSON, Index, LargeBinary, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mailroom.db import BigId
-from mailroom.extensions import db
+from mailroom.mail.models.base import BigId, MailBase
 
 TRANSACTIONAL = "transactional"
 BULK = "bulk"
@@ -33,10 +32,11 @@ class OutboxStatus(enum.StrEnum):
     SUPPRESSED = "suppressed"
 
 
-class OutboxMessage(db.Model):  # type: ignore[name-defined]
+class OutboxMessage(MailBase):
     """One email: its rendered bytes, envelope, and delivery state."""
 
     __tablename__ = "outbox"
+    __table__: ClassVar[Table]
     __table_args__ = (Index("ix_outbox_due", "status", "priority", "next_attempt_at"),
                       # What the retention purge walks: rows not yet purged, oldest first.
                       Index("ix_outbox_retention", "purged_at", "sent_at"))
@@ -61,9 +61,9 @@ class OutboxMessage(db.Model):  # type: ignore[name-defined]
     sent_at: Mapped[datetime | None] = mapped_column(index=True)
     failed_at: Mapped[datetime | None] = mapped_column(index=True)
     dedupe_key: Mapped[str | None] = mapped_column(String(128), unique=True)
-    announcement_id: Mapped[int | None] = mapped_column(
-        BigId, ForeignKey("announcements.id", ondelete="SET NULL"), index=True
-    )
+    # The host's batch this copy belongs to (Mailroom: its announcement); no foreign key, as the
+    # host's tables are not the mail core's.
+    announcement_id: Mapped[int | None] = mapped_column(BigId, index=True)
     meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # When retention dropped the body (raw bytes, a deferred row's parameters); metadata stays.
     purged_at: Mapped[datetime | None]

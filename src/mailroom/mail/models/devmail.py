@@ -7,11 +7,10 @@ from datetime import datetime
 from sqlalchemy import JSON, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mailroom.db import BigId
-from mailroom.extensions import db
+from mailroom.mail.models.base import BigId, MailBase
 
 
-class DevMail(db.Model):  # type: ignore[name-defined]
+class DevMail(MailBase):
     """One message delivered into the development mailbox, by the worker or the SMTP catcher."""
 
     __tablename__ = "dev_mail"

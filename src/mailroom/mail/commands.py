@@ -1,4 +1,4 @@
-"""Commands: ``flask --app mailroom mail ...`` and ``flask --app mailroom users ...``."""
+"""``flask mail ...``: workers, the queue, a test message, the development catcher."""
 
 from __future__ import annotations
 
@@ -13,21 +13,16 @@ from flask.cli import AppGroup
 from rich.console import Console
 from rich.table import Table
 
-from mailroom.config import DEVELOPMENT
+from mailroom.domain.addresses import normalize_email
 from mailroom.domain.errors import AddressInvalid
-from mailroom.extensions import db
-from mailroom.mail import admin, bounces, doctor, inbound, retention
+from mailroom.mail import admin, retention
 from mailroom.mail.catcher import DEFAULT_HOST, DEFAULT_PORT, run_catcher
-from mailroom.mail.compose import Envelope, compose, envelope_sender
-from mailroom.mail.mime import render_mime
-from mailroom.mail.transport import DeliveryError, SMTPTransport
+from mailroom.mail.deferred import unknown_builders
+from mailroom.mail.store import db, state
 from mailroom.mail.worker import Worker
-from mailroom.services.accounts import find_by_email, normalize_address
-from mailroom.state import now, state
-from mailroom.urls import external_url
 
-mail_cli = AppGroup("mail", help="The mail queue: workers, status, retries.")
-users_cli = AppGroup("users", help="User administration.")
+# The commands; each application gets a group of its own holding them (``mail_group``).
+mail_cli = AppGroup("mail", help="The mail queue: workers, status, retries, test messages.")
 
 
 def _app() -> Flask:
@@ -51,22 +46,6 @@ def _outcome(counts: Counter[str]) -> str:
     return f"{counts['sent']} sent, {counts['retried']} to retry, {counts['failed']} failed"
 
 
-@mail_cli.command("worker")
-@click.option("--burst", is_flag=True, help="Deliver what is due now, then exit.")
-@click.option("--poll", default=1.0, show_default=True, help="Seconds between polls when idle.")
-def worker_command(burst: bool, poll: float) -> None:
-    """Deliver queued mail until SIGTERM (finishing the message in hand), or once with --burst."""
-    worker = Worker(_app())
-    if burst:
-        handled = worker.drain()
-        click.echo(f"handled {handled} message(s): {_outcome(worker.stats)}")
-        return
-    _on_signals(worker.stop)
-    click.echo(f"worker {worker.worker_id} started")
-    worker.run_forever(poll, report=lambda n, c: click.echo(f"handled {n} message(s): {_outcome(c)}"))
-    click.echo(f"worker {worker.worker_id} stopped")
-
-
 def _age(seconds: float) -> str:
     """A duration the way people say it: 45 s, 12 min, 3 h 5 min, 2 d 4 h."""
     whole = int(seconds)
@@ -77,6 +56,38 @@ def _age(seconds: float) -> str:
     if whole < 86400:
         return f"{whole // 3600} h {whole % 3600 // 60} min"
     return f"{whole // 86400} d {whole % 86400 // 3600} h"
+
+
+def unknown_builder_lines(found: dict[str, int]) -> list[str]:
+    """One warning per builder name that queued messages need and no code registered."""
+    return [f"warning: {count} deferred message(s) need builder {name!r}, which this application "
+            "does not register (mail.register_builder); they wait, their attempts unused"
+            for name, count in sorted(found.items())]
+
+
+def _warn_unknown_builders() -> None:
+    """At worker start-up, say which deferred messages this worker cannot build."""
+    found = unknown_builders(db.session())
+    db.session.commit()
+    for line in unknown_builder_lines(found):
+        click.echo(line, err=True)
+
+
+@mail_cli.command("worker")
+@click.option("--burst", is_flag=True, help="Deliver what is due now, then exit.")
+@click.option("--poll", default=1.0, show_default=True, help="Seconds between polls when idle.")
+def worker_command(burst: bool, poll: float) -> None:
+    """Deliver queued mail until SIGTERM (finishing the message in hand), or once with --burst."""
+    _warn_unknown_builders()
+    worker = Worker(_app())
+    if burst:
+        handled = worker.drain()
+        click.echo(f"handled {handled} message(s): {_outcome(worker.stats)}")
+        return
+    _on_signals(worker.stop)
+    click.echo(f"worker {worker.worker_id} started")
+    worker.run_forever(poll, report=lambda n, c: click.echo(f"handled {n} message(s): {_outcome(c)}"))
+    click.echo(f"worker {worker.worker_id} stopped")
 
 
 @mail_cli.command("status")
@@ -94,6 +105,8 @@ def status_command() -> None:
     console.print(f"expired claims (a worker died; another will take them): {snapshot.expired_claims}")
     age = snapshot.oldest_age
     console.print("oldest queued: " + ("none" if age is None else f"{_age(age.total_seconds())} old"))
+    for line in unknown_builder_lines(snapshot.unknown_builders):
+        console.print(line)
 
 
 @mail_cli.command("retry")
@@ -104,7 +117,7 @@ def retry_command(message: str | None, all_failed: bool) -> None:
     if bool(message) == all_failed:
         raise click.UsageError("give a message number or Message-ID, or --all-failed (not both)")
     if all_failed:
-        click.echo(f"{admin.retry_all_failed()} failed message(s) queued again")
+        click.echo(f"{admin.retry_failed()} failed message(s) queued again")
         return
     try:
         row = admin.retry(str(message))
@@ -132,7 +145,7 @@ def purge_command(days: int | None) -> None:
 def send_test_command(address: str, deliver_now: bool) -> None:
     """Queue a test message to ADDRESS, to check that mail gets out."""
     try:
-        address = normalize_address(address)
+        address = normalize_email(address, smtputf8=bool(current_app.config.get("MAIL_SMTPUTF8")))
     except AddressInvalid as error:
         raise click.BadParameter(str(error), param_hint="ADDRESS") from None
     queued = admin.send_test(address)
@@ -151,12 +164,13 @@ def send_test_command(address: str, deliver_now: bool) -> None:
 def catcher_command(host: str, port: int) -> None:
     """Run an SMTP server that keeps every message it receives in the development mailbox."""
     app = _app()
-    if app.config["MAILROOM_ENV"] != DEVELOPMENT:
+    if not app.config["MAIL_DEV_MAILBOX"]:
         raise click.ClickException("the catcher fills the development mailbox, which exists only "
-                                   "with MAILROOM_ENV=development")
+                                   "in development (MAIL_DEV_MAILBOX)")
     stop = threading.Event()
     _on_signals(stop)
-    click.echo(f"catching mail on smtp://{host}:{port}; read it at /dev/mail (Ctrl+C stops)")
+    url = app.config["MAIL_DEV_MAILBOX_URL"]
+    click.echo(f"catching mail on smtp://{host}:{port}; read it at {url} (Ctrl+C stops)")
     try:
         run_catcher(app, host, port, stop)
     except OSError as error:
@@ -164,72 +178,21 @@ def catcher_command(host: str, port: int) -> None:
     click.echo("catcher stopped")
 
 
-@mail_cli.command("doctor")
-@click.option("--send-to", metavar="ADDRESS", help="Also send one test message to ADDRESS.")
-@click.option("--no-dns", is_flag=True, help="Skip the SPF and DMARC look-ups.")
-def doctor_command(send_to: str | None, no_dns: bool) -> None:
-    """Check the mail settings against the server before first use: one line per finding, with its fix."""
-    report = doctor.diagnose(current_app.config, None if no_dns else doctor.dns_txt)
-    for finding in report.findings:
-        click.echo(finding.line())
-    sent = True
-    if send_to:
-        try:
-            address = normalize_address(send_to)
-        except AddressInvalid as error:
-            raise click.BadParameter(str(error), param_hint="--send-to") from None
-        sent, line = doctor_test_message(address)
-        click.echo(line)
-    if not (report.healthy and sent):
-        raise SystemExit(1)
+@mail_cli.command("upgrade")
+def upgrade_command() -> None:
+    """Create or upgrade the mail tables in the database (their own history; safe to run again)."""
+    mail_state = state()
+    before, after = mail_state.mail.upgrade()
+    where = mail_state.engine.url.render_as_string(hide_password=True)
+    if before == after:
+        click.echo(f"mail tables already at {after} in {where}")
+    else:
+        click.echo(f"mail tables upgraded from {before or 'nothing'} to {after} in {where}")
 
 
-def doctor_test_message(address: str) -> tuple[bool, str]:
-    """Send one test message straight through the configured server; whether it went, and the line."""
-    message = compose("test", Envelope(subject="Mailroom mail doctor test message", recipients=[address]),
-                      sent_at=now(), address=address, site_url=external_url("main.index"))
-    transport = SMTPTransport(current_app.config)
-    try:
-        transport.send(envelope_sender(message), [address], render_mime(message).as_bytes())
-    except DeliveryError as error:
-        return False, f"FIX   the test message to {address} was not sent ({error}) -> fix the findings above"
-    finally:
-        transport.close()
-    return True, f"ok    test message sent to {address}: {transport.last_reply}"
-
-
-@mail_cli.command("bounces")
-def bounces_command() -> None:
-    """Fetch the bounce mailbox (MAIL_BOUNCES_URL, IMAP or POP3) and record its bounces and complaints."""
-    config = current_app.config
-    url = config.get("MAIL_BOUNCES_URL")
-    if not url:
-        raise click.ClickException("MAIL_BOUNCES_URL is not set (imaps://user:password@host/INBOX or "
-                                   "pop3s://user:password@host)")
-    try:
-        source = "dsn:" + bounces.Mailbox.parse(url).scheme.removesuffix("s")
-        fetched = bounces.fetch(url, lambda raw: inbound.ingest_dsn(raw, source),
-                                config.get("MAIL_SSL_CAFILE"), float(config["MAIL_TIMEOUT"]))
-    except bounces.MailboxError as error:
-        raise click.ClickException(str(error)) from None
-    click.echo(f"{fetched.messages} message(s) read, {fetched.reports} report(s), "
-               f"{fetched.recorded} address report(s) recorded")
-
-
-@users_cli.command("grant-admin")
-@click.argument("email")
-def grant_admin(email: str) -> None:
-    """Give the account with this address the admin role."""
-    user = find_by_email(email)
-    if user is None:
-        raise click.ClickException(f"no account has the address {email}")
-    user.is_admin = True
-    db.session.commit()
-    click.echo(f"{user.username} is now an admin")
-
-
-def register(app: Flask) -> None:
-    """Attach the command groups."""
-    from mailroom import announce_cli  # noqa: F401  (adds ``mail broadcast``)
-    app.cli.add_command(mail_cli)
-    app.cli.add_command(users_cli)
+def mail_group() -> AppGroup:
+    """A ``mail`` group of the application's own with every command above (a host may add more)."""
+    group = AppGroup(mail_cli.name, help=mail_cli.help)
+    for command in mail_cli.commands.values():
+        group.add_command(command)
+    return group

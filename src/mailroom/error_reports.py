@@ -24,9 +24,9 @@ from datetime import datetime, timedelta
 from flask import Flask, current_app, g, has_app_context, has_request_context, request
 from sqlalchemy.orm import Session
 
-from mailroom.extensions import db
-from mailroom.mail.compose import Envelope, compose, outbox_row
-from mailroom.models.outbox import OutboxMessage
+from mailroom.extensions import mail
+from mailroom.mail import Envelope, OutboxMessage, compose
+from mailroom.mail import state as mail_state
 from mailroom.state import state
 
 log = logging.getLogger(__name__)
@@ -151,14 +151,13 @@ class ErrorReporter:
         message = compose("error_report", Envelope(subject=subject,
                                                    recipients=list(self.app.config["ADMINS"])),
                           report=report)
-        return outbox_row(message, template="error_report",
-                          dedupe_key=self.dedupe_key(kind, moment))
+        return mail.stored_row(message, template="error_report", dedupe_key=self.dedupe_key(kind, moment))
 
 
 def write(rows: list[OutboxMessage]) -> None:
     """Store report rows in a session and transaction of their own; a duplicate is skipped."""
     for row in rows:
-        with Session(db.engine) as session:
+        with Session(mail_state().engine) as session:
             try:
                 session.add(row)
                 session.commit()

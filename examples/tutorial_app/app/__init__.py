@@ -1,0 +1,14 @@
+from config import Config
+from flask import Flask
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+
+from mailroom.mail import Mail  # was: from flask_mail import Mail
+
+app = Flask(__name__)
+app.config.from_object(Config)
+db = SQLAlchemy(app)
+migrate = Migrate(app, db)
+mail = Mail(app)
+
+from app import models, routes  # noqa: E402,F401

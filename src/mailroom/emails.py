@@ -1,0 +1,30 @@
+"""Mailroom's emails, through the mail extension's public API: a template pair per email, queued
+in the caller's transaction (the use case commits)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask_mail import Message
+
+from mailroom.extensions import db, mail
+from mailroom.mail import TRANSACTIONAL, Envelope, OutboxMessage, compose
+
+Address = str | tuple[str, str]
+
+
+def queue(message: Message, *, template: str | None = None, kind: str = TRANSACTIONAL,
+          dedupe_key: str | None = None, announcement_id: int | None = None,
+          expires_at: datetime | None = None) -> OutboxMessage:
+    """Add ``message`` to the outbox in the current transaction."""
+    return mail.send(message, session=db.session, template=template, kind=kind, dedupe_key=dedupe_key,
+                     announcement_id=announcement_id, expires_at=expires_at)
+
+
+def send_email(template: str, to: Address, subject: str, *, expires_at: datetime | None = None,
+               **context: Any) -> OutboxMessage:
+    """Compose an account email to one person from its templates and queue it (caller commits);
+    ``expires_at``: when the link or code in it stops working, after which it is never delivered."""
+    message = compose(template, Envelope(subject=subject, recipients=[to]), **context)
+    return queue(message, template=template, expires_at=expires_at)
