@@ -75,7 +75,8 @@ def graph() -> dict[str, set[str]]:
 
 # Known debt: issue 14's suppression and event tables are Mailroom models; until they move into the
 # mail core's own tables, these modules may read them (and nothing else above the mail core).
-MAIL_MODULES_ON_APP_MODELS = {"mailroom.mail.deliverability", "mailroom.mail.inbound", "mailroom.mail.timeline"}
+MAIL_MODULES_ON_APP_MODELS = {"mailroom.mail.deliverability", "mailroom.mail.inbound",
+                              "mailroom.mail.timeline"}
 APP_MODELS = "mailroom.models.deliverability"
 
 
