@@ -14,7 +14,7 @@ from flask_mail import Attachment, email_dispatched
 from mailroom.domain.errors import AddressInvalid, HeaderInjection
 from mailroom.mail.admin import QueueStatus, RetryRefused, queue_status, retry_failed, status_counts
 from mailroom.mail.compose import Attachment as FileAttachment
-from mailroom.mail.compose import Envelope, compose, render_pair
+from mailroom.mail.compose import Envelope, compose, render_pair, stream_headers
 from mailroom.mail.deferred import Builder, Intent, Skip, UnknownBuilder
 from mailroom.mail.devmail import bp as dev_mailbox
 from mailroom.mail.devmail import framed_html
@@ -60,4 +60,5 @@ __all__ = [
     "split_address",
     "state",
     "status_counts",
+    "stream_headers",
 ]

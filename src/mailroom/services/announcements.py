@@ -21,9 +21,18 @@ from mailroom.domain.errors import DomainError, HeaderInjection, TokenInvalid
 from mailroom.domain.headers import check_header_value
 from mailroom.emails import queue
 from mailroom.extensions import db, mail
-from mailroom.mail import BULK, Envelope, Intent, Mail, OutboxMessage, bare_address, compose, split_address
+from mailroom.mail import (
+    BULK,
+    Envelope,
+    Intent,
+    Mail,
+    OutboxMessage,
+    bare_address,
+    compose,
+    split_address,
+    stream_headers,
+)
 from mailroom.mail import FileAttachment as Attachment
-from mailroom.mail.compose import stream_headers
 from mailroom.models import Announcement, AnnouncementAttachment, User
 from mailroom.state import now, state
 from mailroom.urls import external_url

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from mailroom.domain.progress import Progress, progress
 from mailroom.extensions import db
-from mailroom.mail.compose import Attachment
+from mailroom.mail import FileAttachment as Attachment
 from mailroom.models import Announcement, AnnouncementAttachment
 from mailroom.services import announcements
 
