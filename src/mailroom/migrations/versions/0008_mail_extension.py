@@ -1,14 +1,14 @@
 """The mail tables belong to the mail extension: the outbox no longer points at announcements.
 
 Revision ID: 0008_mail_extension
-Revises: 0004_account_security
+Revises: 0005_deliverability
 Create Date: 2026-12-01 23:00:00
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0008_mail_extension'
-down_revision = '0004_account_security'
+down_revision = '0005_deliverability'
 branch_labels = None
 depends_on = None
 
