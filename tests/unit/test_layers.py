@@ -76,26 +76,13 @@ def graph() -> dict[str, set[str]]:
     return edges
 
 
-# Known debt: issue 14's suppression and event tables are Mailroom models; until they move into the
-# mail core's own tables, these modules may read them (and nothing else above the mail core).
-MAIL_MODULES_ON_APP_MODELS = {"mailroom.mail.deliverability", "mailroom.mail.inbound",
-                              "mailroom.mail.timeline"}
-APP_MODELS = "mailroom.models.deliverability"
-
-
-def tolerated(source: str, target: str) -> bool:
-    """The one reach-up left: those modules reading issue 14's models."""
-    return source in MAIL_MODULES_ON_APP_MODELS and target in (APP_MODELS, "mailroom.models")
-
-
 @pytest.mark.parametrize(("layer", "allowed"), [
     ("mailroom.mail", ("mailroom.mail", "mailroom.domain")),
     ("mailroom.domain", ("mailroom.domain",)),
 ])
 def test_the_mail_core_and_the_domain_never_reach_up(layer: str, allowed: tuple[str, ...]) -> None:
     reaching_up = sorted(f"{source} imports {target}" for source, found in graph().items()
-                         if within(source, layer) for target in found
-                         if not within(target, *allowed) and not tolerated(source, target))
+                         if within(source, layer) for target in found if not within(target, *allowed))
     assert reaching_up == []
 
 
@@ -125,9 +112,7 @@ def cycles_through(edges: dict[str, set[str]], start: str) -> list[list[str]]:
 
 
 def test_the_commands_and_the_account_services_have_no_import_cycle() -> None:
-    # Leaving out the known debt (issue 14's modules reading Mailroom's models), which closes a loop
-    # through mailroom.extensions until those tables move into the mail core.
-    edges = {source: {t for t in found if not tolerated(source, t)} for source, found in graph().items()}
+    edges = graph()
     watched = [n for n in edges if within(n, "mailroom.cli", "mailroom.mail.commands")]
     watched += ["mailroom.services.accounts", "mailroom.services.confirmation"]
     assert {name: cycles_through(edges, name) for name in watched} == {name: [] for name in watched}

@@ -21,7 +21,16 @@ from mailroom.mail.devmail import framed_html
 from mailroom.mail.extension import Connection, Mail
 from mailroom.mail.message import Message
 from mailroom.mail.mime import bare_address, split_address
-from mailroom.mail.models import BULK, TRANSACTIONAL, DevMail, OutboxMessage, OutboxStatus
+from mailroom.mail.models import (
+    BULK,
+    TRANSACTIONAL,
+    DevMail,
+    InboundEvent,
+    MailEvent,
+    OutboxMessage,
+    OutboxStatus,
+    Suppression,
+)
 from mailroom.mail.models import metadata as mail_metadata
 from mailroom.mail.signals import email_delivered
 from mailroom.mail.store import MailState, state
@@ -37,8 +46,10 @@ __all__ = [
     "Envelope",
     "FileAttachment",
     "HeaderInjection",
+    "InboundEvent",
     "Intent",
     "Mail",
+    "MailEvent",
     "MailState",
     "Message",
     "OutboxMessage",
@@ -46,6 +57,7 @@ __all__ = [
     "QueueStatus",
     "RetryRefused",
     "Skip",
+    "Suppression",
     "UnknownBuilder",
     "bare_address",
     "compose",

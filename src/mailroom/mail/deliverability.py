@@ -20,10 +20,10 @@ from sqlalchemy.exc import IntegrityError
 
 from mailroom.domain import suppression as rules
 from mailroom.domain.suppression import Screening, Verdict
+from mailroom.mail.models.deliverability import MailEvent, Suppression
 from mailroom.mail.models.outbox import BULK, TRANSACTIONAL, OutboxMessage, OutboxStatus
 from mailroom.mail.store import db
 from mailroom.mail.store import now as _now
-from mailroom.models.deliverability import MailEvent, Suppression
 
 log = logging.getLogger(__name__)
 

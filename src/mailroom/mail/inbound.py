@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from mailroom.mail import deliverability, dsn
+from mailroom.mail.models.deliverability import InboundEvent
 from mailroom.mail.providers import (
     BOUNCE,
     PROVIDERS,
@@ -28,7 +29,6 @@ from mailroom.mail.providers import (
     WebhookRefused,
 )
 from mailroom.mail.store import db, now
-from mailroom.models.deliverability import InboundEvent
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from mailroom.mail.deliverability import (
     SKIPPED,
     key_of,
 )
+from mailroom.mail.models.deliverability import MailEvent
 from mailroom.mail.models.outbox import OutboxMessage, OutboxStatus
 from mailroom.mail.store import db
-from mailroom.models.deliverability import MailEvent
 
 LIMIT = 500
 EVENT_LABELS = {BOUNCE_HARD: "bounced (hard)", BOUNCE_SOFT: "bounced (soft)", COMPLAINT: "complained",

@@ -1,10 +1,9 @@
 """The data model: every table Mailroom keeps."""
 
 from mailroom.db import Base, UTCDateTime
-from mailroom.mail import DevMail, OutboxMessage, OutboxStatus
+from mailroom.mail import DevMail, InboundEvent, MailEvent, OutboxMessage, OutboxStatus, Suppression
 from mailroom.models.announcement import Announcement, AnnouncementAttachment
 from mailroom.models.codes import VerificationCode
-from mailroom.models.deliverability import InboundEvent, MailEvent, Suppression
 from mailroom.models.reservation import AddressReservation
 from mailroom.models.session import UserSession
 from mailroom.models.user import User

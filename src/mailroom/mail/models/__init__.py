@@ -1,6 +1,7 @@
 """The mail core's tables: the outbox and the development mailbox."""
 
 from mailroom.mail.models.base import BigId, MailBase, UTCDateTime, metadata
+from mailroom.mail.models.deliverability import InboundEvent, MailEvent, Suppression
 from mailroom.mail.models.devmail import DevMail
 from mailroom.mail.models.outbox import BULK, PRIORITY, TRANSACTIONAL, OutboxMessage, OutboxStatus
 
@@ -10,9 +11,12 @@ __all__ = [
     "TRANSACTIONAL",
     "BigId",
     "DevMail",
+    "InboundEvent",
     "MailBase",
+    "MailEvent",
     "OutboxMessage",
     "OutboxStatus",
+    "Suppression",
     "UTCDateTime",
     "metadata",
 ]

@@ -8,15 +8,14 @@ from typing import Any
 from sqlalchemy import JSON, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mailroom.db import BigId
-from mailroom.extensions import db
+from mailroom.mail.models.base import BigId, MailBase
 
 # Scopes of a suppression: every message, or bulk mail only (after a complaint).
 SCOPE_ALL = "all"
 SCOPE_BULK = "bulk"
 
 
-class Suppression(db.Model):  # type: ignore[name-defined]
+class Suppression(MailBase):
     """An address we do not mail (all mail, or bulk only), since when and why."""
 
     __tablename__ = "suppressions"
@@ -30,7 +29,7 @@ class Suppression(db.Model):  # type: ignore[name-defined]
     created_at: Mapped[datetime]
 
 
-class MailEvent(db.Model):  # type: ignore[name-defined]
+class MailEvent(MailBase):
     """Something that happened to mail for an address beyond the outbox row: a bounce, a
     complaint, a request refused before anything was queued, a suppression lifted."""
 
@@ -46,7 +45,7 @@ class MailEvent(db.Model):  # type: ignore[name-defined]
     occurred_at: Mapped[datetime]
 
 
-class InboundEvent(db.Model):  # type: ignore[name-defined]
+class InboundEvent(MailBase):
     """A provider's webhook event, stored as received and processed after the reply."""
 
     __tablename__ = "inbound_events"
