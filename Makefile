@@ -9,8 +9,11 @@ STAMP := $(VENV)/.installed
 FLASK := $(BIN)/flask --app mailroom
 CHROMIUM ?= /usr/bin/chromium
 AXE := node_modules/axe-core/axe.min.js
+PYBABEL := $(BIN)/pybabel
+CATALOGUES := src/mailroom/translations
+LOCALES := zh_Hans zh_Hant
 
-.PHONY: install install-base run test lint typecheck pytest e2e browser axe bench clean
+.PHONY: install install-base run test lint typecheck pytest e2e browser axe bench clean messages translations
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,12 +47,29 @@ $(AXE): package.json package-lock.json
 
 axe: $(AXE)
 
-## Debian's Chromium for the browser tests (no browser download: Playwright drives this one).
+## Debian's Chromium for the browser tests (no browser download: Playwright drives this one), with a
+## CJK font so screenshots of the Chinese pages show the text rather than empty boxes.
 browser: axe
-	@if [ ! -x $(CHROMIUM) ]; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "Chromium missing: install Debian's chromium package (sudo apt-get install chromium)"; fi; \
+	@if [ ! -x $(CHROMIUM) ] || ! fc-list :lang=zh 2>/dev/null | grep -q .; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null; \
+	  else echo "Chromium or a CJK font missing: sudo apt-get install chromium fonts-wqy-zenhei"; fi; \
 	fi
+
+## Translations: extract every string into messages.pot and merge it into each catalogue (then translate
+## the new entries in $(CATALOGUES)/<locale>/LC_MESSAGES/messages.po and run `make translations`).
+messages: install
+	$(PYBABEL) extract -F babel.cfg -k _l -k lazy_gettext -k N_ -k Nn_:1,2 -k _n:1,2 --add-location=file --sort-by-file \
+	  --project=Mailroom --copyright-holder=Mailroom --msgid-bugs-address=mailroom@localhost \
+	  -o $(CATALOGUES)/messages.pot src/mailroom
+	for locale in $(LOCALES); do \
+	  if [ -f $(CATALOGUES)/$$locale/LC_MESSAGES/messages.po ]; then \
+	    $(PYBABEL) update -i $(CATALOGUES)/messages.pot -d $(CATALOGUES) -l $$locale --no-fuzzy-matching --ignore-obsolete; \
+	  else $(PYBABEL) init -i $(CATALOGUES)/messages.pot -d $(CATALOGUES) -l $$locale; fi; \
+	done
+
+## Compile the catalogues into the .mo files the package ships (committed: `make run` needs no step).
+translations: install
+	$(PYBABEL) compile -d $(CATALOGUES) --statistics
 
 lint: install
 	$(BIN)/ruff check .

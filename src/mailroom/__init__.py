@@ -59,6 +59,9 @@ def _bind_extensions(app: Flask) -> None:
     ext.mail.init_app(app, clock=lambda: state(app).clock)
     ext.limiter.init_app(app)
     ext.bootstrap.init_app(app)
+    from mailroom import i18n
+
+    i18n.init_app(app)
 
 
 def _register_web(app: Flask) -> None:

@@ -22,9 +22,9 @@ def queue(message: Message, *, template: str | None = None, kind: str = TRANSACT
                      announcement_id=announcement_id, expires_at=expires_at)
 
 
-def send_email(template: str, to: Address, subject: str, *, expires_at: datetime | None = None,
-               **context: Any) -> OutboxMessage:
-    """Compose an account email to one person from its templates and queue it (caller commits);
-    ``expires_at``: when the link or code in it stops working, after which it is never delivered."""
-    message = compose(template, Envelope(subject=subject, recipients=[to]), **context)
+def send_email(template: str, to: Address, *, locale: str | None = None, timezone: str | None = None,
+               expires_at: datetime | None = None, **context: Any) -> OutboxMessage:
+    """Compose an account email to one person in their language (the subject is the template's) and
+    queue it (caller commits); ``expires_at``: when the link or code in it stops working."""
+    message = compose(template, Envelope(recipients=[to]), locale=locale, timezone=timezone, **context)
     return queue(message, template=template, expires_at=expires_at)

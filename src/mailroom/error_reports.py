@@ -147,10 +147,8 @@ class ErrorReporter:
         report = Report(moment, one_line(summary_of(record), 500), origin_of(record), record.name,
                         record.levelname, socket.gethostname(), request_line(), details_of(record),
                         held, int(self.interval().total_seconds()))
-        subject = "[Mailroom] " + one_line(report.summary, SUBJECT_LENGTH)
-        message = compose("error_report", Envelope(subject=subject,
-                                                   recipients=list(self.app.config["ADMINS"])),
-                          report=report)
+        message = compose("error_report", Envelope(recipients=list(self.app.config["ADMINS"])),
+                          report=report, headline=one_line(report.summary, SUBJECT_LENGTH))
         return mail.stored_row(message, template="error_report", dedupe_key=self.dedupe_key(kind, moment))
 
 

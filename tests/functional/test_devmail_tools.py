@@ -204,7 +204,7 @@ def test_the_gallery_renders_every_email_with_sample_data_and_sends_nothing(
 
 
 def test_a_missing_sample_variable_is_reported_not_blank(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(gallery.SAMPLES, "test", lambda: gallery.Sample("Test", {"address": "a@b.c"}))
+    monkeypatch.setitem(gallery.SAMPLES, "test", lambda: gallery.Sample({"address": "a@b.c"}))
     with app.test_request_context():
         rendered = gallery.render("test")
     assert rendered.error is not None

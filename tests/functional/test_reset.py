@@ -373,7 +373,7 @@ def test_the_password_changed_notice(app: Flask, client: FlaskClient, smtp: SMTP
     assert notice.message["Subject"] == "Your Mailroom password was changed"
     body = notice.text() + notice.html()
     assert "Hello alice," in notice.text()
-    assert "2026-03-02 at 09:00 UTC" in body
+    assert "Mar 2, 2026, 9:00\u202fAM (Coordinated Universal Time)" in body
     assert "https://mailroom.test/auth/reset_password_request" in body
     assert token not in body
     assert token.split(".")[2] not in notice.data.decode()

@@ -8,9 +8,12 @@ from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 
-from mailroom.domain.errors import AddressInvalid
+from mailroom.domain.errors import N_, AddressInvalid, UsernameInvalid
 
 MAX_EMAIL_LENGTH = 254
+USERNAME_MIN = 2
+USERNAME_MAX = 64
+USERNAME_PUNCTUATION = frozenset("_-.")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
@@ -19,9 +22,9 @@ def has_control_characters(text: str) -> bool:
     return _CONTROL.search(text) is not None
 
 
-NON_ASCII_LOCAL = ("This address has characters outside ASCII before the @, which our mail server "
-                   "cannot deliver to. Please use an address with only ASCII letters, digits and "
-                   "punctuation before the @.")
+NON_ASCII_LOCAL = N_("This address has characters outside ASCII before the @, which our mail server "
+                     "cannot deliver to. Please use an address with only ASCII letters, digits and "
+                     "punctuation before the @.")
 
 
 def normalize_email(raw: str, smtputf8: bool = False) -> str:
@@ -32,19 +35,20 @@ def normalize_email(raw: str, smtputf8: bool = False) -> str:
     """
     text = raw.strip()
     if not text:
-        raise AddressInvalid("Enter an email address.")
+        raise AddressInvalid(N_("Enter an email address."))
     if len(text) > MAX_EMAIL_LENGTH:
-        raise AddressInvalid(f"An email address has at most {MAX_EMAIL_LENGTH} characters.")
+        raise AddressInvalid(N_("An email address has at most %(count)d characters."),
+                             count=MAX_EMAIL_LENGTH)
     if has_control_characters(text):
-        raise AddressInvalid("An email address cannot contain control characters.")
+        raise AddressInvalid(N_("An email address cannot contain control characters."))
     if "=?" in text:
         # RFC 2047 encoded-words are not allowed in an addr-spec; clients that decode them
         # anyway would show the reader a different address from the one mail goes to.
-        raise AddressInvalid("An email address cannot contain an encoded word (=?...?=).")
+        raise AddressInvalid(N_("An email address cannot contain an encoded word (=?...?=)."))
     try:
         result = validate_email(text, check_deliverability=False)
     except EmailNotValidError as error:
-        raise AddressInvalid(f"Not a valid email address: {error}") from None
+        raise AddressInvalid(N_("Not a valid email address: %(reason)s"), reason=str(error)) from None
     if result.ascii_email:
         return str(result.ascii_email)
     if not smtputf8:
@@ -60,6 +64,27 @@ def email_key(address: str) -> str:
 def username_key(username: str) -> str:
     """The case-insensitive identity of a username."""
     return unicodedata.normalize("NFKC", username.strip()).casefold()
+
+
+def _username_character(char: str, previous: str | None) -> bool:
+    """Letters and digits of any script, ``_ - .``, and marks that follow a letter (Devanagari, Thai)."""
+    category = unicodedata.category(char)
+    if category[0] == "L" or category == "Nd" or char in USERNAME_PUNCTUATION:
+        return True
+    return category[0] == "M" and previous is not None and unicodedata.category(previous)[0] in "LM"
+
+
+def normalize_username(raw: str) -> str:
+    """The NFKC form of a username (陈伟, Zoë; full-width letters become plain ones), or UsernameInvalid."""
+    name = unicodedata.normalize("NFKC", raw.strip())
+    if not USERNAME_MIN <= len(name) <= USERNAME_MAX or len(name.casefold()) > USERNAME_MAX:
+        raise UsernameInvalid(N_("Use %(min)d to %(max)d characters."), min=USERNAME_MIN, max=USERNAME_MAX)
+    previous: str | None = None
+    for char in name:
+        if not _username_character(char, previous):
+            raise UsernameInvalid(N_("Use letters, digits, dots, dashes and underscores."))
+        previous = char
+    return name
 
 
 def is_safe_next(target: str | None) -> bool:

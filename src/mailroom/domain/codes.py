@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from mailroom.domain.addresses import email_key
 from mailroom.domain.errors import (
+    N_,
     CodeError,
     CodeExhausted,
     CodeExpired,
@@ -48,7 +49,7 @@ def normalize_code(text: str) -> str:
     """The canonical form of a typed code (upper case, spaces ignored), else CodeMalformed."""
     code = "".join(text.split()).upper()
     if len(code) != CODE_LENGTH or any(char not in ALPHABET for char in code):
-        raise CodeMalformed(f"Enter the {CODE_LENGTH}-character code from the email.")
+        raise CodeMalformed(N_("Enter the %(length)d-character code from the email."), length=CODE_LENGTH)
     return code
 
 

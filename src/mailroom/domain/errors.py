@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 
+def N_(message: str) -> str:  # noqa: N802  (the gettext convention for "mark, do not translate yet")
+    """Mark a message for translation where it is written; it is translated where it is shown."""
+    return message
+
+
 class DomainError(Exception):
-    """Base of every rule the domain refuses."""
+    """Base of every rule the domain refuses; ``message`` and ``params`` let the web layer translate it.
+
+    ``message`` is an English msgid with ``%(name)s`` placeholders filled from ``params``.
+    """
+
+    def __init__(self, message: str = "", **params: object) -> None:
+        super().__init__(message % params if params else message)
+        self.message = message
+        self.params = params
 
 
 class TokenError(DomainError):
@@ -53,3 +66,7 @@ class AddressInvalid(DomainError):
 
 class HeaderInjection(DomainError):
     """A header value carries CR or LF, which would let it forge headers."""
+
+
+class UsernameInvalid(DomainError):
+    """A username is too short, too long or holds characters usernames may not have."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +15,7 @@ from mailroom.mail.message import Message as MailroomMessage
 from mailroom.mail.mime import bare_address, split_address, wire_bytes
 from mailroom.mail.models.outbox import BULK, PRIORITY, TRANSACTIONAL, OutboxMessage, OutboxStatus
 from mailroom.mail.store import db, now, state
+from mailroom.mail.locale import speaking
 
 Address = str | tuple[str, str]
 
@@ -32,8 +33,9 @@ class Attachment:
 class Envelope:
     """Everything about a message except its bodies."""
 
-    subject: str
     recipients: Sequence[Address]
+    # None: the subject block of the email's text template, rendered in the recipient's language.
+    subject: str | None = None
     sender: Address | None = None
     cc: Sequence[Address] = ()
     bcc: Sequence[Address] = ()
@@ -49,7 +51,7 @@ def _address_text(address: Address) -> str:
 
 def header_values(envelope: Envelope) -> Iterator[tuple[str, str]]:
     """Every (header, value) the envelope puts in the message, attachment headers included."""
-    yield "Subject", envelope.subject
+    yield "Subject", envelope.subject or ""
     for name, addresses in (("To", envelope.recipients), ("Cc", envelope.cc), ("Bcc", envelope.bcc)):
         for address in addresses:
             yield name, _address_text(address)
@@ -90,7 +92,7 @@ def build_message(envelope: Envelope, text: str, html: str | None) -> Message:
     check_envelope(envelope)
     sender = envelope.sender or current_app.config["MAIL_DEFAULT_SENDER"]
     message = MailroomMessage(
-        subject=envelope.subject, recipients=list(envelope.recipients), body=text, html=html,
+        subject=envelope.subject or "", recipients=list(envelope.recipients), body=text, html=html,
         sender=sender, cc=list(envelope.cc), bcc=list(envelope.bcc), reply_to=envelope.reply_to,
         extra_headers=dict(envelope.extra_headers), date=now().timestamp(),
     )
@@ -99,17 +101,42 @@ def build_message(envelope: Envelope, text: str, html: str | None) -> Message:
     return message
 
 
-def render_pair(template: str, context: Mapping[str, Any]) -> tuple[str, str]:
-    """Render ``email/<name>.txt`` and ``email/<name>.html`` with the same context."""
-    text = render_template(f"email/{template}.txt", **context)
-    html = render_template(f"email/{template}.html", **context)
-    return text, html
+@dataclass(frozen=True)
+class Rendered:
+    """An email as its recipient reads it: subject, text part and HTML part."""
+
+    subject: str
+    text: str
+    html: str
 
 
-def compose(template: str, envelope: Envelope, **context: Any) -> Message:
-    """One call from a template pair and an envelope to a ready Message."""
-    text, html = render_pair(template, context)
-    return build_message(envelope, text, html)
+def render_subject(template: str, context: Mapping[str, Any]) -> str:
+    """The ``subject`` block of ``email/<name>.txt``, on one line."""
+    found = current_app.jinja_env.get_template(f"email/{template}.txt")
+    values = dict(context)
+    current_app.update_template_context(values)
+    return " ".join("".join(found.blocks["subject"](found.new_context(values))).split())
+
+
+def render_pair(template: str, context: Mapping[str, Any], locale: str | None = None,
+                timezone: str | None = None) -> Rendered:
+    """Render ``email/<name>.txt`` (whose ``subject`` block is the subject) and ``email/<name>.html``
+    in the recipient's ``locale`` and ``timezone``, isolated from any other message."""
+    with speaking(locale, timezone):
+        subject = render_subject(template, context)
+        values = {**context, "subject": context.get("subject") or subject}
+        text = render_template(f"email/{template}.txt", **values)
+        html = render_template(f"email/{template}.html", **values)
+    return Rendered(subject, text, html)
+
+
+def compose(template: str, envelope: Envelope, *, locale: str | None = None,
+            timezone: str | None = None, **context: Any) -> Message:
+    """One call from a template pair and an envelope to a ready Message in the recipient's language;
+    the subject is the template's unless the envelope names one."""
+    rendered = render_pair(template, context, locale, timezone)
+    envelope = replace(envelope, subject=envelope.subject or rendered.subject)
+    return build_message(envelope, rendered.text, rendered.html)
 
 
 STREAM_NAMES = {TRANSACTIONAL: "account", BULK: "bulk"}
@@ -188,9 +215,9 @@ def queue(message: Message, *, template: str | None = None, kind: str = TRANSACT
     return row
 
 
-def send_email(template: str, to: Address, subject: str, *, expires_at: datetime | None = None,
-               **context: Any) -> OutboxMessage:
-    """Compose an account email to one person from its templates and queue it (caller commits);
+def send_email(template: str, to: Address, *, locale: str | None = None, timezone: str | None = None,
+               expires_at: datetime | None = None, **context: Any) -> OutboxMessage:
+    """Compose an account email to one person in their language and queue it (caller commits);
     ``expires_at``: when the link or code in it stops working, after which it is never delivered."""
-    message = compose(template, Envelope(subject=subject, recipients=[to]), **context)
+    message = compose(template, Envelope(recipients=[to]), locale=locale, timezone=timezone, **context)
     return queue(message, template=template, expires_at=expires_at)

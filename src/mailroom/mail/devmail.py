@@ -27,7 +27,10 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_babel import format_datetime
 
+from flask_babel import gettext as _
+from flask_babel import ngettext as _n
 from mailroom.mail import linkcheck, mailbox
 
 bp = Blueprint("devmail", __name__, template_folder="templates", static_folder="static",
@@ -77,7 +80,7 @@ def index() -> str:
 
 def listed(summary: mailbox.Summary) -> dict[str, Any]:
     """One list line as JSON, for the live list."""
-    return {"id": summary.id, "received_at": summary.received_at.strftime("%Y-%m-%d %H:%M:%S"),
+    return {"id": summary.id, "received_at": format_datetime(summary.received_at, "short"),
             "subject": summary.subject, "to": ", ".join(summary.rcpt_to), "from": summary.mail_from,
             "source": summary.source, "url": url_for("devmail.message", mail_id=summary.id)}
 
@@ -154,7 +157,8 @@ def links(mail_id: int) -> Response:
         abort(404)
     checked = [{"url": s.url, "checked": s.checked, "status": s.status, "ok": s.ok, "note": s.note}
                for s in linkcheck.check_all(found)]
-    return json_reply(200, f"{len(checked)} link(s)", {"links": checked})
+    return json_reply(200, _n("%(num)d link checked.", "%(num)d links checked.", len(checked)),
+                      {"links": checked})
 
 
 @bp.post("/<int:mail_id>/delete")
@@ -164,7 +168,7 @@ def delete(mail_id: int) -> ResponseReturnValue:
         mailbox.remove(mail_id)
     except LookupError:
         abort(404)
-    flash("Message deleted.", "success")
+    flash(_("Message deleted."), "success")
     return redirect(url_for("devmail.index"))
 
 
@@ -183,5 +187,5 @@ def attachment(mail_id: int, index: int) -> Response:
 def clear() -> ResponseReturnValue:
     """Empty the mailbox."""
     removed = mailbox.clear()
-    flash(f"Removed {removed} message(s) from the development mailbox.", "success")
+    flash(_("Removed %(count)s message(s) from the development mailbox.", count=removed), "success")
     return redirect(url_for("devmail.index"))

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, LargeBinary, String, Text, true
+from sqlalchemy import JSON, ForeignKey, LargeBinary, String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mailroom.db import BigId
@@ -30,6 +31,9 @@ class Announcement(db.Model):  # type: ignore[name-defined]
     # Whether each copy starts with "Hello <name>,"; the Markdown the HTML part was made from.
     greeting: Mapped[bool] = mapped_column(default=True, server_default=true())
     markdown_body: Mapped[str | None] = mapped_column(Text)
+    # Bodies in other languages, by locale: {"zh_Hant": {"subject", "text_body", "html_body"}}.
+    # A reader whose language has one gets it; everyone else gets the main body above.
+    versions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
     attachments: Mapped[list[AnnouncementAttachment]] = relationship(
         back_populates="announcement", cascade="all, delete-orphan", order_by="AnnouncementAttachment.id"
     )

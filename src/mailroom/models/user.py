@@ -10,10 +10,14 @@ from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailroom.db import BigId
+from mailroom.domain.addresses import USERNAME_MAX
+from mailroom.domain.languages import DEFAULT_LOCALE, DEFAULT_TIMEZONE, TIMEZONE_MAX
 from mailroom.extensions import db
 
-USERNAME_MAX = 64
+__all__ = ["EMAIL_MAX", "USERNAME_MAX", "User", "new_unsubscribe_token"]
+
 EMAIL_MAX = 254
+LANGUAGE_MAX = 16
 
 
 def new_unsubscribe_token() -> str:
@@ -45,6 +49,12 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
     unsubscribe_token: Mapped[str] = mapped_column(
         String(64), unique=True, default=new_unsubscribe_token
     )
+    # The locale pages and every email to this person use (en, zh_Hans, zh_Hant).
+    language: Mapped[str] = mapped_column(String(LANGUAGE_MAX), default=DEFAULT_LOCALE,
+                                          server_default=DEFAULT_LOCALE)
+    # The IANA zone times are shown in (Asia/Taipei), taken from the browser at registration.
+    timezone: Mapped[str] = mapped_column(String(TIMEZONE_MAX), default=DEFAULT_TIMEZONE,
+                                          server_default=DEFAULT_TIMEZONE)
 
     # The id of the server-side session this object was loaded through or signed in with
     # (never stored on the row): Flask-Login keeps it in the cookie.

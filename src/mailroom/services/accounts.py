@@ -7,9 +7,11 @@ import logging
 from flask import current_app
 from sqlalchemy import select
 
-from mailroom.domain.addresses import email_key, normalize_email, username_key
+from mailroom.domain.addresses import email_key, normalize_email, normalize_username, username_key
+from mailroom.domain.languages import DEFAULT_LOCALE, DEFAULT_TIMEZONE, known_locale, known_timezone
 from mailroom.emails import send_email
 from mailroom.extensions import db
+from mailroom.i18n import _
 from mailroom.models import User
 from mailroom.services import budget, sessions, throttle
 from mailroom.services.errors import AccountError
@@ -19,9 +21,7 @@ from mailroom.urls import external_url
 
 log = logging.getLogger(__name__)
 ATTEMPTS_TEMPLATE = "signin_attempts"
-ATTEMPTS_SUBJECT = "Someone is trying to sign in to your Mailroom account"
 CHANGED_TEMPLATE = "password_changed"
-CHANGED_SUBJECT = "Your Mailroom password was changed"
 
 __all__ = ["AccountError", "InvalidCredentials"]
 
@@ -30,7 +30,12 @@ class InvalidCredentials(AccountError):
     """The identifier and password do not match an account."""
 
     def __init__(self) -> None:
-        super().__init__("password", "Invalid username, email or password.")
+        super().__init__("password", _("Invalid username, email or password."))
+
+
+def language_of(user: User) -> dict[str, str]:
+    """The locale and time zone every email to this user is rendered in."""
+    return {"locale": user.language, "timezone": user.timezone}
 
 
 class SignInThrottled(Exception):
@@ -56,12 +61,16 @@ def find_by_username(name: str) -> User | None:
     return db.session.scalar(select(User).where(User.username_key == username_key(name)))
 
 
-def new_user(username: str, email: str, password: str) -> User:
-    """Build (not store) a user with a normalised address and a hashed password."""
+def new_user(username: str, email: str, password: str, language: str = DEFAULT_LOCALE,
+             timezone: str = DEFAULT_TIMEZONE) -> User:
+    """Build (not store) a user with normalised username and address and a hashed password."""
     address = normalize_address(email)
+    name = normalize_username(username)
     return User(
-        username=username.strip(),
-        username_key=username_key(username),
+        username=name,
+        username_key=username_key(name),
+        language=known_locale(language) or DEFAULT_LOCALE,
+        timezone=known_timezone(timezone) or DEFAULT_TIMEZONE,
         email=address,
         email_key=email_key(address),
         password_hash=hash_password(password),
@@ -117,7 +126,7 @@ def _tell_owner_of_attempts(user: User) -> None:
     if not budget.spend(user.email):
         log.warning("sign-in attempts notice for user %s withheld: budget spent", user.id)
         return
-    send_email(ATTEMPTS_TEMPLATE, (user.username, user.email), ATTEMPTS_SUBJECT, name=user.username,
+    send_email(ATTEMPTS_TEMPLATE, (user.username, user.email), **language_of(user), name=user.username,
                since=now(), request_link=external_url("auth.reset_password_request"))
 
 
@@ -131,17 +140,24 @@ def queue_password_notice(user: User) -> None:
     # Counted against the address's budget but never withheld: it follows a change the owner
     # made (or must hear about), and a security notice must not be lost.
     budget.spend(user.email)
-    send_email(CHANGED_TEMPLATE, (user.username, user.email), CHANGED_SUBJECT, name=user.username,
+    send_email(CHANGED_TEMPLATE, (user.username, user.email), **language_of(user), name=user.username,
                changed_at=now(), request_link=external_url("auth.reset_password_request"))
 
 
 def change_password(user: User, current: str, new: str) -> None:
     """Set a new password when ``current`` is right; end the other sessions and send the notice."""
     if not verify_password(user.password_hash, current):
-        raise AccountError("current_password", "That is not your current password.")
+        raise AccountError("current_password", _("That is not your current password."))
     set_password(user, new)
     revoke_sessions(user, keep_current=True)
     queue_password_notice(user)
+    db.session.commit()
+
+
+def set_language(user: User, language: str, timezone: str) -> None:
+    """Store the locale and time zone pages and emails use for this person, then commit."""
+    user.language = known_locale(language) or user.language
+    user.timezone = known_timezone(timezone) or user.timezone
     db.session.commit()
 
 

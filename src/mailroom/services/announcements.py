@@ -7,11 +7,12 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
 from flask import Flask, current_app
+from flask_babel import format_number
 from flask_mail import Message
 from markdown_it import MarkdownIt
 from sqlalchemy import ColumnElement, func, select
@@ -21,6 +22,7 @@ from mailroom.domain.errors import DomainError, HeaderInjection, TokenInvalid
 from mailroom.domain.headers import check_header_value
 from mailroom.emails import queue
 from mailroom.extensions import db, mail
+from mailroom.i18n import _
 from mailroom.mail import (
     BULK,
     Envelope,
@@ -75,6 +77,8 @@ class Recipient:
     username: str
     email: str
     unsubscribe_token: str
+    language: str | None = None
+    timezone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,17 @@ class Content:
     html_body: str | None
     files: tuple[Attachment, ...]
     greeting: bool = True
+    # Versions in other languages, by locale ({"zh_Hant": {"subject", "text_body", "html_body"}}).
+    versions: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Version:
+    """An announcement's subject and bodies in one language."""
+
+    subject: str
+    text_body: str
+    html_body: str | None
 
 
 ProgressCallback = Callable[[int], None]
@@ -144,24 +159,28 @@ def dedupe_key(announcement_id: int, user_id: int) -> str:
 def check_text(subject: str, text_body: str, html_body: str | None) -> None:
     """Refuse an empty or overlong subject or body, and line breaks in the subject."""
     if not subject.strip() or len(subject) > SUBJECT_MAX:
-        raise AnnouncementError("subject", f"Write a subject of 1 to {SUBJECT_MAX} characters.")
+        raise AnnouncementError("subject", _("Write a subject of 1 to %(max)d characters.",
+                                             max=SUBJECT_MAX))
     try:
         check_header_value("Subject", subject)
     except HeaderInjection:
-        raise AnnouncementError("subject", "The subject must be a single line.") from None
+        raise AnnouncementError("subject", _("The subject must be a single line.")) from None
     if not text_body.strip() or len(text_body) > BODY_MAX:
-        raise AnnouncementError("text_body", f"Write a text body of 1 to {BODY_MAX:,} characters.")
+        raise AnnouncementError("text_body", _("Write a text body of 1 to %(max)s characters.",
+                                                    max=format_number(BODY_MAX)))
     if html_body is not None and len(html_body) > BODY_MAX:
-        raise AnnouncementError("html_body", f"Use at most {BODY_MAX:,} characters.")
+        raise AnnouncementError("html_body", _("Use at most %(max)s characters.",
+                                                    max=format_number(BODY_MAX)))
 
 
 def check_attachments(attachments: Sequence[Attachment]) -> None:
     """Refuse too many files, too many bytes, and unusable file names."""
     if len(attachments) > MAX_ATTACHMENTS:
-        raise AnnouncementError("attachments", f"Attach at most {MAX_ATTACHMENTS} files.")
+        raise AnnouncementError("attachments", _("Attach at most %(max)d files.", max=MAX_ATTACHMENTS))
     if sum(len(a.data) for a in attachments) > MAX_ATTACHMENT_BYTES:
         limit = MAX_ATTACHMENT_BYTES // (1024 * 1024)
-        raise AnnouncementError("attachments", f"Attachments may total at most {limit} MB.")
+        raise AnnouncementError("attachments", _("Attachments may total at most %(max)d MB.",
+                                                 max=limit))
     for item in attachments:
         bad = not item.filename.strip() or len(item.filename) > 255 or "/" in item.filename
         try:
@@ -169,20 +188,32 @@ def check_attachments(attachments: Sequence[Attachment]) -> None:
         except HeaderInjection:
             bad = True
         if bad:
-            raise AnnouncementError("attachments", f"Unusable file name: {item.filename!r}.")
+            raise AnnouncementError("attachments", _("Unusable file name: %(name)s.",
+                                                     name=repr(item.filename)))
+
+
+def translated(language: str, subject: str, text_body: str, markdown: str | None = None) -> dict[str, Any]:
+    """A checked version of an announcement in another language, as ``create(versions=...)`` takes it."""
+    html_body = render_markdown(markdown) if markdown and markdown.strip() else None
+    try:
+        check_text(subject, text_body, html_body)
+    except AnnouncementError as error:
+        raise AnnouncementError(f"{error.field}_{language.lower()}", error.message) from None
+    return {"subject": subject.strip(), "text_body": text_body, "html_body": html_body}
 
 
 def create(subject: str, text_body: str, *, markdown: str | None = None, html: str | None = None,
            attachments: Sequence[Attachment] = (), author_id: int | None = None,
-           greeting: bool = True) -> Announcement:
+           greeting: bool = True, versions: dict[str, dict[str, Any]] | None = None) -> Announcement:
     """Store a draft; ``markdown`` is rendered (raw HTML escaped), ``html`` is the operator's own;
-    ``greeting`` starts each copy with "Hello <name>,"."""
+    ``greeting`` starts each copy with "Hello <name>,"; ``versions`` are the bodies in other languages."""
     if markdown is not None and html is not None:
         raise ValueError("give markdown or html, not both")
     html_body = render_markdown(markdown) if markdown and markdown.strip() else (html or None)
     check_text(subject, text_body, html_body)
     check_attachments(attachments)
     announcement = Announcement(subject=subject.strip(), text_body=text_body, html_body=html_body,
+                                versions=dict(versions or {}),
                                 created_by_id=author_id, created_at=now(), status=DRAFT,
                                 recipients_total=0, queued_count=0, greeting=greeting,
                                 markdown_body=markdown if markdown and markdown.strip() else None)
@@ -210,23 +241,33 @@ def content_of(announcement: Announcement, *, with_files: bool = True) -> Conten
     """The shared part of every copy of ``announcement``."""
     files = tuple(files_of(announcement)) if with_files else ()
     return Content(announcement.id, announcement.subject, announcement.text_body,
-                   announcement.html_body, files, announcement.greeting)
+                   announcement.html_body, files, announcement.greeting, dict(announcement.versions or {}))
 
 
-def _envelope(content: Content, recipient: Recipient, link: str, subject_prefix: str) -> Envelope:
+def version_for(content: Content, language: str | None) -> Version:
+    """The subject and bodies written in the reader's language, else the main ones."""
+    found = content.versions.get(language or "")
+    if isinstance(found, dict) and found.get("subject") and found.get("text_body"):
+        return Version(str(found["subject"]), str(found["text_body"]), found.get("html_body") or None)
+    return Version(content.subject, content.text_body, content.html_body)
+
+
+def _envelope(content: Content, recipient: Recipient, link: str, subject: str) -> Envelope:
     """To whom, about what, with the bulk headers and the files."""
     headers = stream_headers(BULK, f"announcement-{content.id}", link)
-    return Envelope(subject=subject_prefix + content.subject,
-                    recipients=[(recipient.username, recipient.email)], attachments=content.files,
-                    extra_headers=headers)
+    return Envelope(subject=subject, recipients=[(recipient.username, recipient.email)],
+                    attachments=content.files, extra_headers=headers)
 
 
 def personalised(content: Content, recipient: Recipient, subject_prefix: str = "") -> Message:
-    """One recipient's copy: their name, their address, their own one-click unsubscribe link."""
+    """One recipient's copy in their language: their name, their address, their own one-click
+    unsubscribe link."""
     link = external_url("unsubscribe.confirm", token=recipient.unsubscribe_token)
-    return compose(TEMPLATE, _envelope(content, recipient, link, subject_prefix),
-                   subject=content.subject, username=recipient.username, email=recipient.email,
-                   text_body=content.text_body, html_body=content.html_body, unsubscribe_url=link,
+    version = version_for(content, recipient.language)
+    return compose(TEMPLATE, _envelope(content, recipient, link, subject_prefix + version.subject),
+                   locale=recipient.language, timezone=recipient.timezone,
+                   subject=version.subject, username=recipient.username, email=recipient.email,
+                   text_body=version.text_body, html_body=version.html_body, unsubscribe_url=link,
                    greeting=content.greeting)
 
 
@@ -257,7 +298,8 @@ def build_copy(address: str, params: Mapping[str, Any]) -> Message | None:
     content = _cached_content(int(params["announcement"]))
     if content is None or not _still_subscribed(int(params["user"])):
         return None
-    recipient = Recipient(int(params["user"]), str(params["name"]), address, str(params["token"]))
+    recipient = Recipient(int(params["user"]), str(params["name"]), address, str(params["token"]),
+                          str(params.get("lang") or "") or None, str(params.get("tz") or "") or None)
     return personalised(content, recipient)
 
 
@@ -268,13 +310,14 @@ def register_builders(extension: Mail) -> None:
 
 def as_recipient(user: User) -> Recipient:
     """The personalisation fields of a user."""
-    return Recipient(user.id, user.username, user.email, user.unsubscribe_token)
+    return Recipient(user.id, user.username, user.email, user.unsubscribe_token, user.language,
+                     user.timezone)
 
 
 def preview(announcement_id: int, user: User) -> OutboxMessage:
     """Queue one copy to ``user`` alone, marked as a preview; it never counts as the real send."""
     announcement = get(announcement_id)
-    message = personalised(content_of(announcement), as_recipient(user), "[Preview] ")
+    message = personalised(content_of(announcement), as_recipient(user), _("[Preview]") + " ")
     row = queue(message, template=TEMPLATE, kind=BULK)
     row.meta = {"preview_of": announcement.id}
     db.session.commit()
@@ -291,7 +334,8 @@ def summary(announcement_id: int, reader: User) -> Summary:
 
 def _recipients_after(last_id: int, limit: int) -> list[Recipient]:
     """The next ``limit`` eligible users after ``last_id``, in id order."""
-    query = (select(User.id, User.username, User.email, User.unsubscribe_token)
+    query = (select(User.id, User.username, User.email, User.unsubscribe_token, User.language,
+                    User.timezone)
              .where(eligible(), User.id > last_id).order_by(User.id).limit(limit))
     return [Recipient(*row) for row in db.session.execute(query)]
 
@@ -327,7 +371,8 @@ def _usable(recipient: Recipient) -> bool:
 def _intent(content: Content, recipient: Recipient) -> Intent:
     """The outbox row of one copy: only what is personal; the worker renders the rest."""
     params: dict[str, str | int] = {"announcement": content.id, "user": recipient.id,
-                                    "name": recipient.username, "token": recipient.unsubscribe_token}
+                                    "name": recipient.username, "token": recipient.unsubscribe_token,
+                                    "lang": recipient.language or "", "tz": recipient.timezone or ""}
     return Intent(recipient.email, params, dedupe_key(content.id, recipient.id))
 
 

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from mailroom.domain.errors import N_
 from mailroom.domain.progress import Progress, progress
 from mailroom.extensions import db
+from mailroom.i18n import _
 from mailroom.mail import FileAttachment as Attachment
 from mailroom.models import Announcement, AnnouncementAttachment
 from mailroom.services import announcements
 
-NOT_A_DRAFT = "This announcement is being sent or was sent: it can no longer be changed or deleted."
+NOT_A_DRAFT = N_("This announcement is being sent or was sent: it can no longer be changed or deleted.")
 
 
 def editable(announcement_id: int) -> Announcement:
     """The draft, or AnnouncementError when sending has started (LookupError when there is none)."""
     found = announcements.get(announcement_id)
     if found.status != announcements.DRAFT:
-        raise announcements.AnnouncementError("status", NOT_A_DRAFT)
+        raise announcements.AnnouncementError("status", _(NOT_A_DRAFT))
     return found
 
 

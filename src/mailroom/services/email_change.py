@@ -16,11 +16,13 @@ from mailroom.domain.addresses import email_key
 from mailroom.domain.errors import AddressInvalid, TokenExpired, TokenInvalid
 from mailroom.emails import send_email
 from mailroom.extensions import db
+from mailroom.i18n import _, explain
 from mailroom.models import User
 from mailroom.services import codes, reservations
 from mailroom.services.accounts import (
     AccountError,
     find_by_email,
+    language_of,
     normalize_address,
     revoke_sessions,
     set_password,
@@ -31,9 +33,7 @@ from mailroom.urls import external_url
 
 PURPOSE = codes.EMAIL_CHANGE
 CODE_TEMPLATE = "email_change_code"
-CODE_SUBJECT = "Your Mailroom verification code"
 NOTICE_TEMPLATE = "email_changed"
-NOTICE_SUBJECT = "Your Mailroom email address was changed"
 REVERT_SALT = "mailroom.email-revert"
 
 
@@ -50,24 +50,24 @@ def _check_new_address(user: User, raw: str) -> str:
     try:
         address = normalize_address(raw)
     except AddressInvalid as error:
-        raise AccountError("email", str(error)) from None
+        raise AccountError("email", explain(error)) from None
     if email_key(address) == user.email_key:
-        raise AccountError("email", "That is already your address.")
+        raise AccountError("email", _("That is already your address."))
     if find_by_email(address) is not None or reservations.blocks(address, user.id):
-        raise AccountError("email", "Another account already uses that address.")
+        raise AccountError("email", _("Another account already uses that address."))
     return address
 
 
 def request_code(user: User, new_email: str, password: str) -> codes.IssuedCode:
     """Check the password and the new address, then email a code to that address."""
     if not verify_password(user.password_hash, password):
-        raise AccountError("password", "That is not your current password.")
+        raise AccountError("password", _("That is not your current password."))
     address = _check_new_address(user, new_email)
     codes.check_resend(PURPOSE, user.id)
     codes.reserve_email(address)
     issued = codes.issue_code(PURPOSE, user.id, address)
-    send_email(CODE_TEMPLATE, (user.username, address), CODE_SUBJECT, name=user.username,
-               code=issued.code, minutes=codes.minutes(issued.expires_in), email=address,
+    send_email(CODE_TEMPLATE, (user.username, address), **language_of(user), name=user.username,
+               code=issued.code, lifetime=issued.expires_in, email=address,
                expires_at=codes.expiry(issued))
     db.session.commit()
     return issued
@@ -84,8 +84,8 @@ def _check_expected(user: User, expected: str | None) -> None:
         return
     waiting = pending(user)
     if waiting and waiting.email and email_key(waiting.email) != email_key(expected):
-        raise AccountError("email", f"The code was sent to {waiting.email}. Send a code to "
-                                    "the new address first.")
+        raise AccountError("email", _("The code was sent to %(email)s. Send a code to "
+                                            "the new address first.", email=waiting.email))
 
 
 def change_address(user: User, typed_code: str, expected_email: str | None = None) -> str:
@@ -95,7 +95,7 @@ def change_address(user: User, typed_code: str, expected_email: str | None = Non
     new_email = codes.redeem_recorded(PURPOSE, user.id, typed_code)
     if find_by_email(new_email) is not None or reservations.blocks(new_email, user.id):
         db.session.commit()
-        raise AccountError("email", "Another account took that address meanwhile.")
+        raise AccountError("email", _("Another account took that address meanwhile."))
     old_email = user.email
     codes.reserve_email(old_email)
     _set_address(user, new_email)
@@ -118,9 +118,8 @@ def _set_address(user: User, address: str) -> None:
 
 def _notify_old_address(user: User, old_email: str, new_email: str) -> None:
     """Queue the notice with the revert link to the address the account just left."""
-    days = max(1, revert_ttl() // 86400)
-    send_email(NOTICE_TEMPLATE, (user.username, old_email), NOTICE_SUBJECT, name=user.username,
-               old_email=old_email, new_email=new_email, changed_at=now(), days=days,
+    send_email(NOTICE_TEMPLATE, (user.username, old_email), **language_of(user), name=user.username,
+               old_email=old_email, new_email=new_email, changed_at=now(), lifetime=revert_ttl(),
                expires_at=now() + timedelta(seconds=revert_ttl()),
                revert_url=external_url("account.revert_email", token=revert_token(user, old_email)))
 
@@ -178,8 +177,9 @@ def revert(token: str) -> User:
     user = claim.user
     holder = find_by_email(claim.old_email)
     if holder is not None and holder.id != user.id:
-        raise AccountError("email", f"{claim.old_email} now belongs to another account, so it "
-                                    "cannot be put back. Please contact support.")
+        raise AccountError("email", _("%(email)s now belongs to another account, so it "
+                                            "cannot be put back. Please contact support.",
+                                            email=claim.old_email))
     _set_address(user, claim.old_email)
     reservations.release(user.id, claim.old_email)
     # Whoever made the change knew the password: only a reset through the old address helps.

@@ -22,14 +22,17 @@ from sqlalchemy import select
 from mailroom.domain.addresses import email_key
 from mailroom.domain.codes import normalize_code
 from mailroom.domain.errors import CodeError, CodeExhausted, CodeExpired, CodeMismatch
+from mailroom.domain.languages import DEFAULT_LOCALE, DEFAULT_TIMEZONE
 from mailroom.emails import send_email
 from mailroom.extensions import db
+from mailroom.i18n import _
 from mailroom.models import User
 from mailroom.services import budget, codes, ratelimit, reservations, sessions
 from mailroom.services.accounts import (
     AccountError,
     find_by_email,
     find_by_username,
+    language_of,
     new_user,
     normalize_address,
 )
@@ -41,9 +44,7 @@ log = logging.getLogger(__name__)
 
 PURPOSE = codes.CONFIRM_EMAIL
 CODE_TEMPLATE = "register_code"
-CODE_SUBJECT = "Your code to finish registering at Mailroom"
 TAKEN_TEMPLATE = "register_taken"
-TAKEN_SUBJECT = "Someone tried to register at Mailroom with your address"
 # Wrong codes typed for a registration that has no account behind it are counted here.
 NO_ACCOUNT_NAMESPACE = "register-code"
 
@@ -82,15 +83,17 @@ def _claim_username(username: str, address: str) -> None:
     if holder.registration_handle and (_is_stale(holder) or holder.email_key == email_key(address)):
         _drop(holder)
         return
-    raise AccountError("username", "That username is taken.")
+    raise AccountError("username", _("That username is taken."))
 
 
-def _tell_owner(name: str, address: str) -> None:
-    """Email the owner of a taken address, within its budget (caller commits)."""
+def _tell_owner(owner: User | None, address: str) -> None:
+    """Email the owner of a taken address in their language, within its budget (caller commits)."""
     if not budget.spend(address):
         log.warning("registration notice withheld: the address's email budget is spent")
         return
-    send_email(TAKEN_TEMPLATE, (name, address), TAKEN_SUBJECT, name=name,
+    name = owner.username if owner else ""
+    speaks = language_of(owner) if owner else {}
+    send_email(TAKEN_TEMPLATE, (name, address), **speaks, name=name,
                login_url=external_url("auth.login"),
                reset_url=external_url("auth.reset_password_request"))
 
@@ -103,21 +106,24 @@ def _send_code(user: User) -> None:
     except (codes.BudgetSpent, codes.CodeStoreUnavailable, CodeError) as error:
         log.warning("registration code for user %s not sent: %s", user.id, type(error).__name__)
         return
-    send_email(CODE_TEMPLATE, (user.username, user.email), CODE_SUBJECT, name=user.username,
-               code=issued.code, minutes=codes.minutes(issued.expires_in), expires_at=codes.expiry(issued))
+    send_email(CODE_TEMPLATE, (user.username, user.email), **language_of(user), name=user.username,
+               code=issued.code, lifetime=issued.expires_in, expires_at=codes.expiry(issued))
 
 
-def _pending_account(username: str, address: str, password: str, handle: str) -> None:
+def _pending_account(username: str, address: str, password: str, handle: str, language: str,
+                     timezone: str) -> None:
     """Add the account that waits for its code, and send the code (caller commits)."""
-    user = new_user(username, address, password)
+    user = new_user(username, address, password, language, timezone)
     user.registration_handle = handle_digest(handle)
     db.session.add(user)
     db.session.flush()
     _send_code(user)
 
 
-def start(username: str, email: str, password: str) -> Started:
-    """Register: a pending account and its code for a free address, a notice for a taken one."""
+def start(username: str, email: str, password: str, language: str = DEFAULT_LOCALE,
+          timezone: str = DEFAULT_TIMEZONE) -> Started:
+    """Register: a pending account (speaking the browser's ``language`` in its ``timezone``) and its
+    code for a free address, a notice for a taken one."""
     address = normalize_address(email)
     _claim_username(username, address)
     handle = secrets.token_urlsafe(24)
@@ -129,9 +135,9 @@ def start(username: str, email: str, password: str) -> Started:
     if holder is not None or owner_id is not None:
         owner = holder or db.session.get(User, owner_id)
         hash_password(password)  # the work the other path does, so neither answers faster
-        _tell_owner(owner.username if owner else "", address)
+        _tell_owner(owner, address)
     else:
-        _pending_account(username, address, password, handle)
+        _pending_account(username, address, password, handle, language, timezone)
     db.session.commit()
     return Started(handle=handle, email=address, started_at=int(now().timestamp()))
 

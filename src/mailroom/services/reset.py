@@ -22,10 +22,8 @@ from mailroom.urls import external_url
 
 PURPOSE = "reset_password"
 LINK_TEMPLATE = "reset_password"
-LINK_SUBJECT = "Reset your Mailroom password"
 # The notice after a reset is the one every password change sends (services.accounts).
 NOTICE_TEMPLATE = accounts.CHANGED_TEMPLATE
-NOTICE_SUBJECT = accounts.CHANGED_SUBJECT
 
 
 class TooManyAttempts(Exception):
@@ -68,7 +66,7 @@ def _request_allowed(address: str, client: str) -> bool:
 def _link_context(name: str, token: str) -> dict[str, object]:
     """What the reset email shows: the name, the link, its lifetime, where to ask again."""
     return {"name": name, "link": external_url("auth.reset_password_link", token=token),
-            "minutes": max(1, ttl_seconds() // 60),
+            "lifetime": ttl_seconds(),
             "request_link": external_url("auth.reset_password_request")}
 
 
@@ -83,8 +81,9 @@ def build_link_email(address: str, params: Mapping[str, Any]) -> Message | Skip:
         return Skip("no account has this address")
     if not budget.spend(user.email):
         return Skip("the address's hourly email budget is spent")
-    envelope = Envelope(subject=LINK_SUBJECT, recipients=[(user.username, user.email)])
-    return compose(LINK_TEMPLATE, envelope, **_link_context(user.username, issue_link_token(user)))
+    envelope = Envelope(recipients=[(user.username, user.email)])
+    return compose(LINK_TEMPLATE, envelope, locale=user.language, timezone=user.timezone,
+                   **_link_context(user.username, issue_link_token(user)))
 
 
 def request_reset(address: str, client: str) -> None:

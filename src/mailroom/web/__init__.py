@@ -38,6 +38,9 @@ def register(app: Flask) -> None:
 
     # The dev mailbox itself is the mail extension's blueprint, mounted by Mail.init_app.
     app.register_blueprint(gallery.bp)
+    from mailroom.web import language
+
+    app.register_blueprint(language.bp)
     errors.register(app)
     bodies.register(app)
     security.register(app)

@@ -21,6 +21,7 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_babel import lazy_gettext as _l
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, logout_user
 from flask_wtf import FlaskForm
@@ -31,6 +32,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from mailroom.domain.addresses import MAX_EMAIL_LENGTH
 from mailroom.domain.codes import CodeMalformed, LockedOut
 from mailroom.domain.errors import (
+    N_,
     CodeError,
     CodeExhausted,
     CodeExpired,
@@ -41,18 +43,19 @@ from mailroom.domain.errors import (
 )
 from mailroom.domain.waits import format_wait
 from mailroom.extensions import limiter
+from mailroom.i18n import _, _n, duration, explain
 from mailroom.models import User
 from mailroom.services import codes, confirmation, deliverability, email_change
 from mailroom.services.accounts import AccountError
 from mailroom.services.preferences import set_announcements
-from mailroom.web.forms import current_password_field, email_field, no_control_characters
+from mailroom.web.forms import Form, current_password_field, email_field, no_control_characters
 from mailroom.web.http import form_errors, json_reply, private, wants_json
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
 # A re-authentication endpoint is a password oracle for whoever holds a session: bound it.
 SEND_CODE_LIMIT = "20 per hour"
-UNAVAILABLE = ("Verification codes are unavailable right now because our code store cannot be "
+UNAVAILABLE = N_("Verification codes are unavailable right now because our code store cannot be "
                "reached. Nothing was sent or changed; please try again in a few minutes.")
 Problem = AccountError | CodeError | codes.BudgetSpent | codes.CodeStoreUnavailable
 PROBLEMS = (AccountError, CodeError, codes.BudgetSpent, codes.CodeStoreUnavailable)
@@ -62,19 +65,19 @@ SECTIONS = {"account.send_email_code": "send", "account.change_email": "change",
             "account.change_password": "password"}
 
 
-class SendCodeForm(FlaskForm):
+class SendCodeForm(Form):
     """Ask for a code at a new address, re-entering the password."""
 
-    email = email_field("New email address")
-    password = current_password_field("Current password")
+    email = email_field(_l("New email address"))
+    password = current_password_field(_l("Current password"))
 
 
-class CodeForm(FlaskForm):
+class CodeForm(Form):
     """Type a code; ``email`` optionally names the address the code is expected for."""
 
-    code = StringField("Code", validators=[DataRequired("Enter the code from the email."),
+    code = StringField(_l("Code"), validators=[DataRequired(_l("Enter the code from the email.")),
                                            Length(max=32), no_control_characters])
-    email = StringField("Email", validators=[Optional(), Length(max=MAX_EMAIL_LENGTH),
+    email = StringField(_l("Email"), validators=[Optional(), Length(max=MAX_EMAIL_LENGTH),
                                              no_control_characters])
 
 
@@ -105,7 +108,7 @@ def submitted() -> MultiDict[str, str]:
         return request.form
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        abort(400, "Send a JSON object.")
+        abort(400, N_("Send a JSON object."))
     for name, value in body.items():
         if not isinstance(value, str):
             raise BadField(str(name))
@@ -117,8 +120,8 @@ def submitted() -> MultiDict[str, str]:
 
 # Which code an endpoint redeems, to tell the wait after it is used up.
 PURPOSES = {"account.change_email": email_change.PURPOSE, "account.confirm_email": confirmation.PURPOSE}
-NEW_CODE_IN = "You can ask for a new code in {wait}."
-LOCKED_NEW_CODE_IN = "Too many wrong codes: you can ask for a new code in {wait}."
+NEW_CODE_IN = N_("You can ask for a new code in {wait}.")
+LOCKED_NEW_CODE_IN = N_("Too many wrong codes: you can ask for a new code in {wait}.")
 
 
 def wait_sentence(pending: codes.PendingCode | None) -> str:
@@ -132,21 +135,22 @@ def describe(error: Problem, wait: int = 0) -> tuple[int, str, dict[str, Any]]:
     if isinstance(error, AccountError):
         return 400, error.message, {"field": error.field}
     if isinstance(error, codes.CodeStoreUnavailable):
-        return 503, UNAVAILABLE, {"reason": "unavailable"}
+        return 503, _(UNAVAILABLE), {"reason": "unavailable"}
     if isinstance(error, codes.BudgetSpent):
-        return 429, (f"Too many emails have been sent to {error.address} in the last hour. "
-                     "Nothing was sent; please try again later."), {"reason": "budget"}
+        message = _("Too many emails have been sent to %(email)s in the last hour. "
+                    "Nothing was sent; please try again later.", email=error.address)
+        return 429, message, {"reason": "budget"}
     if isinstance(error, CooldownActive):
         return _cooldown(error)
     data: dict[str, Any] = {"field": "code", **_attempts(error)}
     if used_up(error) and wait:
-        data.update(reason="locked", resend_after=wait, wait_text=LOCKED_NEW_CODE_IN)
+        data.update(reason="locked", resend_after=wait, wait_text=_(LOCKED_NEW_CODE_IN))
     return 400, _code_message(error, wait), data
 
 
 def _cooldown(error: CooldownActive) -> tuple[int, str, dict[str, Any]]:
     """429 with the seconds to wait, worded as every wait on the page is."""
-    sentence = LOCKED_NEW_CODE_IN if isinstance(error, LockedOut) else NEW_CODE_IN
+    sentence = _(LOCKED_NEW_CODE_IN if isinstance(error, LockedOut) else NEW_CODE_IN)
     return 429, sentence.format(wait=format_wait(error.retry_after)), {
         "reason": "locked" if isinstance(error, LockedOut) else "cooldown",
         "resend_after": error.retry_after, "wait_text": sentence}
@@ -160,16 +164,16 @@ def used_up(error: CodeError) -> bool:
 def _code_message(error: CodeError, wait: int) -> str:
     """What to tell someone whose code was refused."""
     if used_up(error):
-        then = LOCKED_NEW_CODE_IN.format(wait=format_wait(wait)) if wait else "Ask for a new code."
-        return f"That code is not right and it no longer works. {then}"
+        then = _(LOCKED_NEW_CODE_IN).format(wait=format_wait(wait)) if wait else _("Ask for a new code.")
+        return _("That code is not right and it no longer works. %(then)s", then=then)
     if isinstance(error, CodeMismatch):
-        tries = "1 try" if error.attempts_left == 1 else f"{error.attempts_left} tries"
-        return f"That code is not right: {tries} left."
+        return _n("That code is not right: %(num)d try left.", "That code is not right: %(num)d tries left.",
+                  error.attempts_left)
     if isinstance(error, CodeExpired):
-        return "This code has expired or was already used. Ask for a new code."
+        return _("This code has expired or was already used. Ask for a new code.")
     if isinstance(error, CodeMalformed):
-        return str(error)
-    return "That code cannot be used. Ask for a new code."
+        return explain(error)
+    return _("That code cannot be used. Ask for a new code.")
 
 
 def _attempts(error: CodeError) -> dict[str, int]:
@@ -204,7 +208,7 @@ def refuse(error: Problem, default_field: str | None = None) -> ResponseReturnVa
 def invalid_form(form: FlaskForm) -> ResponseReturnValue:
     """400 naming the first invalid field (JSON) or showing every error beside its field."""
     errors = form_errors(form)
-    field, message = next(iter(errors.items()), ("", "Invalid input."))
+    field, message = next(iter(errors.items()), ("", _("Invalid input.")))
     if wants_json():
         return json_reply(400, message, {"field": field, "errors": errors})
     return render_page(errors), 400
@@ -227,7 +231,7 @@ def guarded(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseR
         try:
             return view(*args, **kwargs)
         except BadField as error:
-            return problem(400, "This field must be text.", {"field": error.field}, None)
+            return problem(400, _("This field must be text."), {"field": error.field}, None)
 
     return wrapped
 
@@ -286,7 +290,7 @@ def send_email_code() -> ResponseReturnValue:
         issued = email_change.request_code(_user(), form.email.data or "", form.password.data or "")
     except PROBLEMS as error:
         return refuse(error, "email")
-    return done(f"We sent a code to {issued.email}. Enter it below.",
+    return done(_("We sent a code to %(email)s. Enter it below.", email=issued.email),
                 {"email": issued.email, "resend_after": issued.resend_after,
                  "expires_in": issued.expires_in})
 
@@ -304,7 +308,8 @@ def change_email() -> ResponseReturnValue:
         old = email_change.change_address(user, form.code.data or "", form.email.data)
     except PROBLEMS as error:
         return refuse(error, "code")
-    return done(f"Your address is now {user.email}. We told {old} about the change.",
+    return done(_("Your address is now %(email)s. We told %(old)s about the change.", email=user.email,
+                  old=old),
                 {"email": user.email, "confirmed": True})
 
 
@@ -323,7 +328,7 @@ def confirm_email() -> ResponseReturnValue:
         confirmation.confirm(_user(), form.code.data or "")
     except PROBLEMS as error:
         return refuse(error, "code")
-    return done("Thank you: your address is confirmed.", {"email": _user().email, "confirmed": True})
+    return done(_("Thank you: your address is confirmed."), {"email": _user().email, "confirmed": True})
 
 
 @bp.post("/confirm/resend")
@@ -334,7 +339,7 @@ def resend_confirmation() -> ResponseReturnValue:
         issued = confirmation.resend(_user())
     except PROBLEMS as error:
         return refuse(error, "code")
-    return done(f"We sent a new code to {issued.email}.",
+    return done(_("We sent a new code to %(email)s.", email=issued.email),
                 {"email": issued.email, "resend_after": issued.resend_after,
                  "expires_in": issued.expires_in})
 
@@ -348,8 +353,8 @@ def preferences() -> ResponseReturnValue:
     """Subscribe to announcements or stop them (account emails are not affected)."""
     wanted = request.form.get("announcements") == "1"
     set_announcements(_user(), wanted)
-    flash("You will receive announcements." if wanted else
-          "You will no longer receive announcements. Account emails still reach you.", "success")
+    flash(_("You will receive announcements.") if wanted else
+          _("You will no longer receive announcements. Account emails still reach you."), "success")
     return redirect(url_for("account.index") + "#preferences")
 
 
@@ -359,12 +364,13 @@ def preferences() -> ResponseReturnValue:
 def link_problem(error: TokenExpired | TokenInvalid | AccountError) -> tuple[str, int]:
     """The page for a revert link that cannot be used."""
     if isinstance(error, TokenExpired):
-        reason, message = "expired", "This link has expired: a change can be undone for 7 days."
+        reason, message = "expired", _("This link has expired: a change can be undone for %(lifetime)s.",
+                                             lifetime=duration(email_change.revert_ttl()))
     elif isinstance(error, AccountError):
         reason, message = "taken", error.message
     else:
-        reason, message = "invalid", ("This link is not valid: it was already used, or it was "
-                                      "copied incompletely.")
+        reason, message = "invalid", _("This link is not valid: it was already used, or it was "
+                                             "copied incompletely.")
     return render_template("account/revert_problem.html", reason=reason, message=message), 400
 
 
@@ -388,8 +394,8 @@ def revert_email_confirmed(token: str) -> ResponseReturnValue:
     except (TokenExpired, TokenInvalid, AccountError) as error:
         return link_problem(error)
     logout_user()
-    flash(f"Your address is {user.email} again and every session is signed out. "
-          "Choose a new password to sign in.", "success")
+    flash(_("Your address is %(email)s again and every session is signed out. "
+                  "Choose a new password to sign in.", email=user.email), "success")
     return redirect(_after_revert())
 
 
@@ -401,7 +407,7 @@ def keep_new_email(token: str) -> ResponseReturnValue:
         claim = email_change.release_old_address(token)
     except (TokenExpired, TokenInvalid) as error:
         return link_problem(error)
-    flash(f"Thank you. {claim.old_email} is no longer kept for your account.", "success")
+    flash(_("Thank you. %(email)s is no longer kept for your account.", email=claim.old_email), "success")
     return redirect(url_for("main.index"))
 
 

@@ -10,11 +10,13 @@ from typing import Any
 
 from flask import flash, redirect, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, logout_user
-from flask_wtf import FlaskForm
 
 from mailroom.domain.browsers import describe_browser
+from mailroom.domain.errors import N_
 from mailroom.extensions import limiter
+from mailroom.i18n import _
 from mailroom.models import User
 from mailroom.services import accounts, sessions
 from mailroom.services.accounts import AccountError
@@ -30,24 +32,24 @@ from mailroom.web.account import (
     refuse,
     submitted,
 )
-from mailroom.web.forms import current_password_field, new_password_field, repeat_password_field
+from mailroom.web.forms import Form, current_password_field, new_password_field, repeat_password_field
 
-CHANGED_MESSAGE = ("Your password is changed. Every other browser signed in to your account was "
-                    "signed out, and we emailed you a note about the change.")
+CHANGED_MESSAGE = N_("Your password is changed. Every other browser signed in to your account was "
+                     "signed out, and we emailed you a note about the change.")
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(Form):
     """The current password, and the new one twice."""
 
-    current_password = current_password_field("Current password")
-    password = new_password_field("New password")
-    password2 = repeat_password_field("Repeat new password")
+    current_password = current_password_field(_l("Current password"))
+    password = new_password_field(_l("New password"))
+    password2 = repeat_password_field(_l("Repeat new password"))
 
 
 def session_rows(user: User) -> list[dict[str, Any]]:
     """What the account page shows of each live session of the user."""
     return [{"number": record.id, "browser": describe_browser(record.user_agent),
-             "client": record.client_address or "unknown", "created": record.created_at,
+             "client": record.client_address or _("unknown"), "created": record.created_at,
              "last_seen": record.last_seen_at, "remember": record.remember,
              "current": sessions.is_current(user, record)} for record in sessions.active(user)]
 
@@ -71,7 +73,7 @@ def change_password() -> ResponseReturnValue:
         accounts.change_password(_user(), form.current_password.data or "", form.password.data or "")
     except AccountError as error:
         return refuse(error)
-    return done(CHANGED_MESSAGE, {})
+    return done(_(CHANGED_MESSAGE), {})
 
 
 @bp.post("/sessions/<int:number>/end")
@@ -81,13 +83,13 @@ def end_session(number: int) -> ResponseReturnValue:
     user = _user()
     current = next((row for row in session_rows(user) if row["current"]), None)
     if not sessions.end(user, number):
-        return problem(404, "That session has already ended.", {"field": "session"}, None)
+        return problem(404, _("That session has already ended."), {"field": "session"}, None)
     if current and current["number"] == number:
         user.session_id = None
         logout_user()
-        flash("You are signed out.", "info")
+        flash(_("You are signed out."), "info")
         return redirect(url_for("main.index"))
-    return done("That browser is signed out.", {"ended": number})
+    return done(_("That browser is signed out."), {"ended": number})
 
 
 @bp.post("/sessions/end-others")
@@ -95,4 +97,4 @@ def end_session(number: int) -> ResponseReturnValue:
 def end_other_sessions() -> ResponseReturnValue:
     """Sign out every other browser, keeping this one."""
     sessions.end_others(_user())
-    return done("Every other browser is signed out.", {})
+    return done(_("Every other browser is signed out."), {})

@@ -18,8 +18,8 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
 from werkzeug.datastructures import FileStorage
 from wtforms import BooleanField, StringField, SubmitField, TextAreaField
@@ -28,10 +28,11 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from mailroom.extensions import login_manager
 from mailroom.mail import FileAttachment as Attachment
 from mailroom.mail import deliverability, timeline
+from mailroom.i18n import _
 from mailroom.models import Announcement
 from mailroom.services import announcements, dashboard, drafts
 from mailroom.web.errors import error_response
-from mailroom.web.forms import no_control_characters
+from mailroom.web.forms import Form, no_control_characters
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -45,27 +46,56 @@ PREVIEW_CSP = ("sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src 
 def no_nul(form: Any, field: Any) -> None:
     """Refuse NUL characters in multi-line text (line breaks and tabs are fine)."""
     if isinstance(field.data, str) and "\x00" in field.data:
-        raise ValidationError("This field cannot contain NUL characters.")
+        raise ValidationError(_("This field cannot contain NUL characters."))
 
 
 def valid_text(form: Any, field: Any) -> None:
     """Refuse U+FFFD: it is what bytes that were not UTF-8 became, so the text arrived damaged."""
     if isinstance(field.data, str) and "\ufffd" in field.data:
-        raise ValidationError("This field holds bytes that are not valid UTF-8 text.")
+        raise ValidationError(_("This field holds bytes that are not valid UTF-8 text."))
 
 
-class AnnouncementForm(FlaskForm):
+class AnnouncementForm(Form):
     """A new announcement: subject, text, optional Markdown for the HTML part, optional files."""
 
-    subject = StringField("Subject", validators=[
+    subject = StringField(_l("Subject"), validators=[
         DataRequired(), Length(max=announcements.SUBJECT_MAX), no_control_characters, valid_text])
-    text_body = TextAreaField("Text body", validators=[
+    text_body = TextAreaField(_l("Text body"), validators=[
         DataRequired(), Length(max=announcements.BODY_MAX), no_nul, valid_text])
-    markdown_body = TextAreaField("HTML body, written in Markdown (optional)", validators=[
+    markdown_body = TextAreaField(_l("HTML body, written in Markdown (optional)"), validators=[
         Optional(), Length(max=announcements.BODY_MAX), no_nul, valid_text])
-    greeting = BooleanField("Start each copy with “Hello <name>,”", default=True)
-    attachments = MultipleFileField("Attachments (optional)")
-    submit = SubmitField("Save draft")
+    greeting = BooleanField(_l("Start each copy with “Hello <name>,”"), default=True)
+    attachments = MultipleFileField(_l("Attachments (optional)"))
+    # The same announcement for readers of Simplified and Traditional Chinese (optional; readers of a
+    # language without its own version get the main one above).
+    subject_zh_hans = StringField(_l("Subject"), validators=[
+        Optional(), Length(max=announcements.SUBJECT_MAX), no_control_characters, valid_text])
+    text_body_zh_hans = TextAreaField(_l("Text body"), validators=[
+        Optional(), Length(max=announcements.BODY_MAX), no_nul, valid_text])
+    markdown_body_zh_hans = TextAreaField(_l("HTML body, written in Markdown (optional)"), validators=[
+        Optional(), Length(max=announcements.BODY_MAX), no_nul, valid_text])
+    subject_zh_hant = StringField(_l("Subject"), validators=[
+        Optional(), Length(max=announcements.SUBJECT_MAX), no_control_characters, valid_text])
+    text_body_zh_hant = TextAreaField(_l("Text body"), validators=[
+        Optional(), Length(max=announcements.BODY_MAX), no_nul, valid_text])
+    markdown_body_zh_hant = TextAreaField(_l("HTML body, written in Markdown (optional)"), validators=[
+        Optional(), Length(max=announcements.BODY_MAX), no_nul, valid_text])
+    submit = SubmitField(_l("Save draft"))
+
+
+TRANSLATED = ("zh_Hans", "zh_Hant")
+
+
+def versions_of(form: AnnouncementForm) -> dict[str, dict[str, Any]]:
+    """The versions the admin wrote in other languages (a subject or a text body makes one)."""
+    found = {}
+    for language in TRANSLATED:
+        subject, text = (getattr(form, f"{name}_{language.lower()}").data or ""
+                         for name in ("subject", "text_body"))
+        if subject.strip() or text.strip():
+            markdown = getattr(form, f"markdown_body_{language.lower()}").data
+            found[language] = announcements.translated(language, subject, text, markdown)
+    return found
 
 
 @bp.before_request
@@ -114,11 +144,11 @@ def new() -> ResponseReturnValue:
             announcement = announcements.create(
                 form.subject.data or "", form.text_body.data or "", markdown=form.markdown_body.data,
                 attachments=uploaded_files(form.attachments.data), author_id=current_user.id,
-                greeting=bool(form.greeting.data))
+                greeting=bool(form.greeting.data), versions=versions_of(form))
         except announcements.AnnouncementError as error:
             field_error(form, error)
         else:
-            flash("Draft saved. Send yourself a preview, then send it to everyone.", "success")
+            flash(_("Draft saved. Send yourself a preview, then send it to everyone."), "success")
             return redirect(url_for("admin.show", announcement_id=announcement.id))
     return render_template("admin/new.html", form=form, max_files=announcements.MAX_ATTACHMENTS,
                            max_mb=announcements.MAX_ATTACHMENT_BYTES // (1024 * 1024)), (
@@ -127,7 +157,7 @@ def new() -> ResponseReturnValue:
 
 def field_error(form: AnnouncementForm, error: announcements.AnnouncementError) -> None:
     """Show a refusal beside the field it names."""
-    name = {"html_body": "markdown_body", "status": "subject"}.get(error.field, error.field)
+    name = {"status": "subject"}.get(error.field, error.field).replace("html_body", "markdown_body")
     getattr(form, name).errors.append(error.message)
 
 
@@ -144,11 +174,11 @@ def edit(announcement_id: int) -> ResponseReturnValue:
     """Change a draft; once sending began it cannot change."""
     draft = _draft_or_404(announcement_id)
     if draft.status != announcements.DRAFT:
-        flash(drafts.NOT_A_DRAFT, "warning")
+        flash(_(drafts.NOT_A_DRAFT), "warning")
         return redirect(url_for("admin.show", announcement_id=announcement_id))
     form = AnnouncementForm(data={"subject": draft.subject, "text_body": draft.text_body,
                                   "markdown_body": draft.markdown_body, "greeting": draft.greeting})
-    form.submit.label.text = "Save changes"
+    form.submit.label.text = _("Save changes")
     if form.validate_on_submit():
         try:
             drafts.update(announcement_id, form.subject.data or "", form.text_body.data or "",
@@ -157,7 +187,7 @@ def edit(announcement_id: int) -> ResponseReturnValue:
         except announcements.AnnouncementError as error:
             field_error(form, error)
         else:
-            flash("Draft saved.", "success")
+            flash(_("Draft saved."), "success")
             return redirect(url_for("admin.show", announcement_id=announcement_id))
     return render_template("admin/new.html", form=form, draft=draft, max_files=announcements.MAX_ATTACHMENTS,
                            max_mb=announcements.MAX_ATTACHMENT_BYTES // (1024 * 1024)), (
@@ -174,7 +204,7 @@ def delete(announcement_id: int) -> ResponseReturnValue:
     except announcements.AnnouncementError as error:
         flash(error.message, "warning")
         return redirect(url_for("admin.show", announcement_id=announcement_id))
-    flash(f"Draft “{subject}” deleted.", "success")
+    flash(_("Draft “%(subject)s” deleted.", subject=subject), "success")
     return redirect(url_for("admin.index"))
 
 
@@ -210,7 +240,7 @@ def preview(announcement_id: int) -> ResponseReturnValue:
         announcements.preview(announcement_id, current_user)
     except LookupError:
         abort(404)
-    flash(f"A preview is on its way to {current_user.email}.", "success")
+    flash(_("A preview is on its way to %(email)s.", email=current_user.email), "success")
     return redirect(url_for("admin.show", announcement_id=announcement_id))
 
 
@@ -235,22 +265,24 @@ def send(announcement_id: int) -> ResponseReturnValue:
     except LookupError:
         abort(404)
     if started:
-        flash("Sending has started: copies are being queued. Refresh this page to follow it.", "success")
+        flash(_("Sending has started: copies are being queued. Refresh this page to follow it."), "success")
     else:
-        flash("This announcement is already being queued.", "info")
+        flash(_("This announcement is already being queued."), "info")
     return redirect(url_for("admin.show", announcement_id=announcement_id))
 
 
 def duration(seconds: float | None) -> str:
     """A short human reading of a number of seconds."""
     if seconds is None:
-        return "nothing queued"
+        return _("nothing queued")
     whole = int(seconds)
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+        return _("%(hours)d h %(minutes)d min", hours=hours, minutes=minutes)
+    if minutes:
+        return _("%(minutes)d min %(seconds)d s", minutes=minutes, seconds=secs)
+    return _("%(seconds)d s", seconds=secs)
 
 
 def _period() -> tuple[int, int | None]:
@@ -262,7 +294,7 @@ def _period() -> tuple[int, int | None]:
 
 def _bad_period() -> ResponseReturnValue:
     """The refusal for an hours value out of range."""
-    return error_response(400, f"hours must be a whole number from 1 to {dashboard.MAX_HOURS}.",
+    return error_response(400, _("hours must be a whole number from 1 to %(max)d.", max=dashboard.MAX_HOURS),
                           field="hours")
 
 
@@ -284,9 +316,9 @@ def retry() -> ResponseReturnValue:
     """Queue failed messages again: one (``message_id``) or all of them."""
     raw = request.form.get("message_id", "")
     if raw and not raw.isdigit():
-        return error_response(400, "message_id must be a message number.", field="message_id")
+        return error_response(400, _("message_id must be a message number."), field="message_id")
     count = dashboard.retry_failed([int(raw)] if raw else None)
-    flash(f"{count} failed message(s) queued again.", "success" if count else "info")
+    flash(_("%(count)d failed message(s) queued again.", count=count), "success" if count else "info")
     return redirect(url_for("admin.dashboard_page"))
 
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, request, url_for
+from flask_babel import lazy_gettext as _l
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
-from mailroom.domain.errors import TokenExpired, TokenInvalid
+from mailroom.domain.errors import N_, TokenExpired, TokenInvalid
 from mailroom.domain.tokens import MAX_TOKEN_LENGTH
+from mailroom.i18n import _
 from mailroom.services import reset
 from mailroom.web.errors import MESSAGES
 from mailroom.web.http import json_form_error, json_reply, private
@@ -24,7 +26,7 @@ from mailroom.web.reset import (
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-SIGNED_IN = "You are signed in: change your password from your account page."
+SIGNED_IN = N_("You are signed in: change your password from your account page.")
 
 
 class ApiResetRequestForm(ResetRequestForm):
@@ -40,7 +42,7 @@ class ApiResetPasswordForm(ResetPasswordForm):
     class Meta:
         csrf = False
 
-    token = StringField("Token", validators=[DataRequired(message="The reset token is missing."),
+    token = StringField(_l("Token"), validators=[DataRequired(message=_l("The reset token is missing.")),
                                              Length(max=MAX_TOKEN_LENGTH)])
 
 
@@ -57,10 +59,10 @@ def json_fields(*names: str) -> MultiDict[str, str]:
     """The named string fields of a JSON object body, refusing any other shape."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise BodyError("", "Send a JSON object (Content-Type: application/json).")
+        raise BodyError("", _("Send a JSON object (Content-Type: application/json)."))
     for name in names:
         if name in body and not isinstance(body[name], str):
-            raise BodyError(name, "This field must be a string.")
+            raise BodyError(name, _("This field must be a string."))
     return MultiDict({name: body[name] for name in names if name in body})
 
 
@@ -75,7 +77,7 @@ def body_error(error: BodyError) -> Response:
 def reset_password_request() -> Response:
     """``{email}``: the same 202 for every address; the link goes out only to an account."""
     if current_user.is_authenticated:
-        return json_reply(403, SIGNED_IN)
+        return json_reply(403, _(SIGNED_IN))
     try:
         form = ApiResetRequestForm(formdata=json_fields("email"))
     except BodyError as error:
@@ -91,7 +93,7 @@ def reset_password_request() -> Response:
 def reset_password() -> Response:
     """``{token, password, password2}``: set the password; the token's problem is named."""
     if current_user.is_authenticated:
-        return json_reply(403, SIGNED_IN)
+        return json_reply(403, _(SIGNED_IN))
     try:
         form = ApiResetPasswordForm(formdata=json_fields("token", "password", "password2"))
     except BodyError as error:
@@ -101,9 +103,9 @@ def reset_password() -> Response:
     try:
         reset.reset_password(form.token.data or "", form.password.data or "", get_remote_address())
     except (TokenExpired, TokenInvalid) as error:
-        reason, _, message = link_problem_message(error)
+        reason, _title, message = link_problem_message(error)
         return json_reply(400, message, {"field": "token", "reason": reason,
                                          "errors": {"token": message}})
     except reset.TooManyAttempts:
-        return json_reply(429, MESSAGES[429])
-    return json_reply(200, RESET_DONE, {"login": url_for("auth.login")})
+        return json_reply(429, _(MESSAGES[429]))
+    return json_reply(200, _(RESET_DONE), {"login": url_for("auth.login")})

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, flash, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import lazy_gettext as _l
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers.response import Response
 
+from mailroom.domain.errors import N_
 from mailroom.extensions import login_manager
+from mailroom.i18n import _, duration
 from mailroom.models import User
 from mailroom.services import accounts, sessions
 from mailroom.web.account import guarded, submitted
@@ -18,9 +21,9 @@ from mailroom.web.http import json_form_error, json_reply, redirect_next, wants_
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 
-ALREADY_IN = "You are already signed in."
-THROTTLED = ("Too many failed sign-in attempts. Please wait {wait} and try again, or choose a new "
-             "password with \"Forgot your password?\".")
+ALREADY_IN = N_("You are already signed in.")
+THROTTLED = N_("Too many failed sign-in attempts. Please wait %(wait)s and try again, or choose a new "
+               "password with \"Forgot your password?\".")
 
 
 def user_agent() -> str:
@@ -29,13 +32,13 @@ def user_agent() -> str:
 
 
 def _wait_text(seconds: int) -> str:
-    """A wait for people: seconds under two minutes, else whole minutes."""
-    return f"{seconds} seconds" if seconds < 120 else f"{-(-seconds // 60)} minutes"
+    """A wait for people in the page's language: seconds under two minutes, else whole minutes."""
+    return duration(seconds if seconds < 120 else 60 * -(-seconds // 60))
 
 
 def _throttled(form: LoginForm, error: accounts.SignInThrottled) -> ResponseReturnValue:
     """429 with Retry-After: the same words for every account, known or not."""
-    message = THROTTLED.format(wait=_wait_text(error.retry_after))
+    message = _(THROTTLED, wait=_wait_text(error.retry_after))
     if wants_json():
         response = json_reply(429, message, {"field": "password", "retry_after": error.retry_after})
     else:
@@ -51,7 +54,7 @@ def login() -> ResponseReturnValue:
     """Sign in with a username or email (a form, or a JSON object); follow ``next`` only locally."""
     if current_user.is_authenticated:
         home = url_for("main.index")
-        return json_reply(200, ALREADY_IN, {"next": home}) if wants_json() else redirect(home)
+        return json_reply(200, _(ALREADY_IN), {"next": home}) if wants_json() else redirect(home)
     form = LoginForm(formdata=submitted()) if request.method == "POST" else LoginForm()
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
@@ -66,7 +69,7 @@ def login() -> ResponseReturnValue:
         else:
             login_user(user, remember=bool(form.remember.data))
             target = redirect_next("main.index")
-            return json_reply(200, "Signed in.", {"next": target.location}) if wants_json() else target
+            return json_reply(200, _("Signed in."), {"next": target.location}) if wants_json() else target
     if wants_json() and request.method == "POST":
         return json_form_error(form)
     return render_template("auth/login.html", form=form), 400 if form.errors else 200
@@ -80,7 +83,7 @@ def logout() -> Response:
     assert isinstance(user, User)
     sessions.end_current(user)
     logout_user()
-    flash("You are signed out.", "info")
+    flash(_("You are signed out."), "info")
     return redirect(url_for("main.index"))
 
 
@@ -93,5 +96,6 @@ def register_login(app: Flask) -> None:
     """Configure Flask-Login for this application."""
     login_manager.user_loader(load_user)
     login_manager.login_view = "auth.login"
+    login_manager.login_message = _l("Please sign in to see this page.")
     login_manager.login_message_category = "info"
     login_manager.session_protection = "basic"

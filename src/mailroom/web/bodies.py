@@ -13,12 +13,14 @@ from flask import Flask, current_app, request
 from flask.typing import ResponseReturnValue
 
 from mailroom.domain.bodies import has_unreadable_characters, json_depth
+from mailroom.domain.errors import N_
+from mailroom.i18n import _
 from mailroom.web.errors import error_response
 
 URLENCODED = "application/x-www-form-urlencoded"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-NOT_UTF8 = "The request is not valid UTF-8 text. Nothing was changed."
-TOO_DEEP = "The JSON body nests more than {limit} levels deep. Nothing was changed."
+NOT_UTF8 = N_("The request is not valid UTF-8 text. Nothing was changed.")
+TOO_DEEP = N_("The JSON body nests more than %(limit)d levels deep. Nothing was changed.")
 
 
 def _json_problem() -> str | None:
@@ -29,7 +31,7 @@ def _json_problem() -> str | None:
         return NOT_UTF8
     limit = int(current_app.config["MAX_JSON_DEPTH"])
     if json_depth(text, limit) > limit:
-        return TOO_DEEP.format(limit=limit)
+        return _(TOO_DEEP, limit=limit)
     return None
 
 

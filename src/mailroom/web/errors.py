@@ -7,24 +7,28 @@ import logging
 
 from flask import Flask, g, make_response, render_template
 from flask.typing import ResponseReturnValue
+from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, PendingRollbackError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from mailroom.domain.errors import N_
 from mailroom.extensions import db, login_manager
+from mailroom.i18n import _
 from mailroom.web.http import json_reply, wants_json
 
 log = logging.getLogger(__name__)
 
+FALLBACK = N_("Error.")
 MESSAGES = {
-    400: "The request could not be understood.",
-    403: "You do not have access to this page.",
-    404: "There is nothing here.",
-    405: "That method is not allowed here.",
-    413: "What you sent is too large.",
-    429: "Too many requests. Please wait a moment and try again.",
-    500: "Something went wrong on our side. It has been reported.",
-    503: "A service this page needs is unavailable. Please try again shortly.",
+    400: N_("The request could not be understood."),
+    403: N_("You do not have access to this page."),
+    404: N_("There is nothing here."),
+    405: N_("That method is not allowed here."),
+    413: N_("What you sent is too large."),
+    429: N_("Too many requests. Please wait a moment and try again."),
+    500: N_("Something went wrong on our side. It has been reported."),
+    503: N_("A service this page needs is unavailable. Please try again shortly."),
 }
 
 
@@ -37,7 +41,8 @@ DATABASE_DOWN = ("Our database cannot be reached right now, so nothing was chang
 def error_response(code: int, message: str | None = None,
                    field: str | None = None) -> ResponseReturnValue:
     """Render an error as JSON or HTML, depending on what the client asked for."""
-    text = message or MESSAGES.get(code, "Error.")
+    # Messages given by views are msgids too (marked N_ where they are written).
+    text = str(_(message or MESSAGES.get(code, FALLBACK)))
     if wants_json():
         return json_reply(code, text, {"field": field} if field is not None else None)
     return render_template("errors/error.html", code=code, message=text), code
@@ -47,13 +52,16 @@ def _http_error(error: HTTPException) -> ResponseReturnValue:
     """Any HTTP error raised by Flask, Werkzeug or a view."""
     code = error.code or 500
     custom = error.description if error.description != type(error).description else None
+    if isinstance(error, RateLimitExceeded):
+        custom = None  # its description is the limit ("20 per 1 hour"), not a sentence for people
     return error_response(code, custom)
 
 
 def _csrf_error(error: CSRFError) -> ResponseReturnValue:
     """A missing or wrong CSRF token: 400, naming the token."""
-    return error_response(400, f"Security check failed: {error.description} Reload the page and try again.",
-                          field="csrf_token")
+    reason = _(str(error.description))
+    return error_response(400, _("Security check failed: %(reason)s Reload the page and try again.",
+                                       reason=reason), field="csrf_token")
 
 
 def _database_down(error: Exception) -> ResponseReturnValue:

@@ -1,22 +1,52 @@
-"""Forms with CSRF, and validators that every text field shares."""
+"""Forms with CSRF, speaking the page's language, and validators that every text field shares."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from flask_babel import get_translations
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, HiddenField, PasswordField, StringField, SubmitField
-from wtforms.validators import DataRequired, EqualTo, Length, Regexp, ValidationError
+from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
-from mailroom.domain.addresses import MAX_EMAIL_LENGTH, has_control_characters
+from mailroom.domain.addresses import (
+    MAX_EMAIL_LENGTH,
+    USERNAME_MAX,
+    has_control_characters,
+    normalize_username,
+)
 from mailroom.domain.bodies import has_unreadable_characters
-from mailroom.domain.errors import AddressInvalid
-from mailroom.models.user import USERNAME_MAX
+from mailroom.domain.errors import AddressInvalid, UsernameInvalid
+from mailroom.i18n import explain
 from mailroom.services.accounts import normalize_address
 from mailroom.services.passwords import MAX_LENGTH, MIN_LENGTH
 
-USERNAME_PATTERN = re.compile(r"^[\w.\-]+$")
+
+class CatalogueTranslations:
+    """WTForms' own messages ("This field is required.") from Mailroom's catalogues."""
+
+    def gettext(self, string: str) -> str:
+        """The message in the page's language (WTForms fills in its placeholders itself)."""
+        return str(get_translations().ugettext(string))
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        """The singular or plural message in the page's language."""
+        return str(get_translations().ungettext(singular, plural, n))
+
+
+TRANSLATIONS = CatalogueTranslations()
+
+
+class Form(FlaskForm):
+    """Every Mailroom form: CSRF from Flask-WTF, messages from our catalogues."""
+
+    class Meta:
+        """Where WTForms finds its translations."""
+
+        def get_translations(self, form: Any) -> CatalogueTranslations:
+            """Our catalogues, whatever WTF_I18N_ENABLED says."""
+            return TRANSLATIONS
 
 
 def no_control_characters(form: Any, field: Any) -> None:
@@ -24,9 +54,9 @@ def no_control_characters(form: Any, field: Any) -> None:
     if not isinstance(field.data, str):
         return
     if has_control_characters(field.data):
-        raise ValidationError("This field cannot contain control characters.")
+        raise ValidationError(_l("This field cannot contain control characters."))
     if has_unreadable_characters(field.data):
-        raise ValidationError("This field holds characters that are not valid text (U+FFFD).")
+        raise ValidationError(_l("This field holds characters that are not valid text (U+FFFD)."))
 
 
 def valid_email(form: Any, field: Any) -> None:
@@ -34,54 +64,61 @@ def valid_email(form: Any, field: Any) -> None:
     try:
         normalize_address(field.data or "")
     except AddressInvalid as error:
-        raise ValidationError(str(error)) from None
+        raise ValidationError(explain(error)) from None
 
 
-def email_field(label: str = "Email") -> EmailField:
+def valid_username(form: Any, field: Any) -> None:
+    """Refuse usernames under 2 characters or with characters other than letters, digits, _ - ."""
+    try:
+        normalize_username(field.data or "")
+    except UsernameInvalid as error:
+        raise ValidationError(explain(error)) from None
+
+
+def email_field(label: Any = None) -> EmailField:
     """An address field with the shared rules."""
-    length = Length(max=MAX_EMAIL_LENGTH, message=f"Use at most {MAX_EMAIL_LENGTH} characters.")
-    return EmailField(label, validators=[DataRequired(), length, no_control_characters, valid_email])
+    length = Length(max=MAX_EMAIL_LENGTH, message=_l("Use at most %(max)d characters."))
+    return EmailField(label or _l("Email"),
+                      validators=[DataRequired(), length, no_control_characters, valid_email])
 
 
-def new_password_field(label: str = "Password") -> PasswordField:
+def new_password_field(label: Any = None) -> PasswordField:
     """A new password: 8 to 1,024 characters, long passphrases kept whole."""
-    length = Length(min=MIN_LENGTH, max=MAX_LENGTH,
-                    message=f"Use {MIN_LENGTH} to {MAX_LENGTH:,} characters.")
-    return PasswordField(label, validators=[DataRequired(), length, no_control_characters])
+    length = Length(min=MIN_LENGTH, max=MAX_LENGTH, message=_l("Use %(min)d to %(max)d characters."))
+    return PasswordField(label or _l("Password"),
+                         validators=[DataRequired(), length, no_control_characters])
 
 
-def repeat_password_field(label: str = "Repeat password") -> PasswordField:
+def repeat_password_field(label: Any = None) -> PasswordField:
     """The repetition of ``password``, which must match it."""
-    return PasswordField(label, validators=[DataRequired(), Length(max=MAX_LENGTH),
-                                            EqualTo("password", message="Passwords must match.")])
+    return PasswordField(label or _l("Repeat password"), validators=[
+        DataRequired(), Length(max=MAX_LENGTH), EqualTo("password", message=_l("Passwords must match."))])
 
 
-def current_password_field(label: str = "Password") -> PasswordField:
+def current_password_field(label: Any = None) -> PasswordField:
     """An existing password: only bounded, never judged by the new-password rules."""
-    return PasswordField(label, validators=[DataRequired(), Length(max=MAX_LENGTH),
-                                            no_control_characters])
+    return PasswordField(label or _l("Password"), validators=[DataRequired(), Length(max=MAX_LENGTH),
+                                                              no_control_characters])
 
 
-class RegistrationForm(FlaskForm):
-    """Sign up."""
+class RegistrationForm(Form):
+    """Sign up; the time zone comes from the browser (filled in by a script), the language from the page."""
 
-    username = StringField("Username", validators=[
-        DataRequired(), Length(min=3, max=USERNAME_MAX, message=f"Use 3 to {USERNAME_MAX} characters."),
-        no_control_characters,
-        Regexp(USERNAME_PATTERN, message="Use letters, digits, dots, dashes and underscores."),
-    ])
+    username = StringField(_l("Username"), validators=[
+        DataRequired(), Length(max=USERNAME_MAX * 4), no_control_characters, valid_username])
     email = email_field()
     password = new_password_field()
     password2 = repeat_password_field()
-    submit = SubmitField("Register")
+    timezone = HiddenField(validators=[Length(max=64), no_control_characters])
+    submit = SubmitField(_l("Register"))
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     """Sign in with a username or an email address."""
 
-    identifier = StringField("Username or email", validators=[
+    identifier = StringField(_l("Username or email"), validators=[
         DataRequired(), Length(max=MAX_EMAIL_LENGTH), no_control_characters])
     password = current_password_field()
-    remember = BooleanField("Remember me")
+    remember = BooleanField(_l("Remember me"))
     next = HiddenField()
-    submit = SubmitField("Sign in")
+    submit = SubmitField(_l("Sign in"))

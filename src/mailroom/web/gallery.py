@@ -18,7 +18,6 @@ from jinja2 import StrictUndefined, TemplateError
 from mailroom.config import DEVELOPMENT
 from mailroom.error_reports import Report
 from mailroom.mail import framed_html
-from mailroom.services import accounts, confirmation, email_change, registration, reset
 from mailroom.urls import external_url
 
 bp = Blueprint("gallery", __name__, url_prefix="/dev/mail/templates")
@@ -30,66 +29,64 @@ SAMPLE_TOKEN = "sample-token-not-valid"  # noqa: S105 (shown in sample links onl
 
 @dataclass(frozen=True)
 class Sample:
-    """What one email looks like: its subject and the context its templates are rendered with."""
+    """The context one email's templates are rendered with (the subject is the template's own)."""
 
-    subject: str
     context: dict[str, Any]
 
 
 def _reset_link() -> Sample:
     """The password reset link email."""
-    return Sample(reset.LINK_SUBJECT, {
-        "name": "alice", "minutes": 10, "link": external_url("auth.reset_password", token=SAMPLE_TOKEN),
+    return Sample({
+        "name": "alice", "lifetime": 600, "link": external_url("auth.reset_password", token=SAMPLE_TOKEN),
         "request_link": external_url("auth.reset_password_request")})
 
 
 def _password_changed() -> Sample:
     """The notice after a password change."""
-    return Sample(reset.NOTICE_SUBJECT, {"name": "alice", "changed_at": SAMPLE_MOMENT,
-                                         "request_link": external_url("auth.reset_password_request")})
+    return Sample({"name": "alice", "changed_at": SAMPLE_MOMENT,
+                   "request_link": external_url("auth.reset_password_request")})
 
 
 def _signin_attempts() -> Sample:
     """The owner's notice when wrong passwords pile up."""
-    return Sample(accounts.ATTEMPTS_SUBJECT, {"name": "alice", "since": SAMPLE_MOMENT,
-                                              "request_link": external_url("auth.reset_password_request")})
+    return Sample({"name": "alice", "since": SAMPLE_MOMENT,
+                   "request_link": external_url("auth.reset_password_request")})
 
 
 def _register_code() -> Sample:
     """The code that starts a new account."""
-    return Sample(registration.CODE_SUBJECT, {"name": "alice", "code": SAMPLE_CODE, "minutes": 10})
+    return Sample({"name": "alice", "code": SAMPLE_CODE, "lifetime": 600})
 
 
 def _register_taken() -> Sample:
     """The notice to an address someone tried to register again."""
-    return Sample(registration.TAKEN_SUBJECT, {
+    return Sample({
         "name": "alice", "login_url": external_url("auth.login"),
         "reset_url": external_url("auth.reset_password_request")})
 
 
 def _confirm() -> Sample:
     """The code confirming a new account's address."""
-    return Sample(confirmation.SUBJECT, {"name": "alice", "code": SAMPLE_CODE, "minutes": 10,
-                                         "account_url": external_url("account.index")})
+    return Sample({"name": "alice", "code": SAMPLE_CODE, "lifetime": 600,
+                   "account_url": external_url("account.index")})
 
 
 def _change_code() -> Sample:
     """The code sent to a new address."""
-    return Sample(email_change.CODE_SUBJECT, {"name": "alice", "code": SAMPLE_CODE, "minutes": 10,
-                                              "email": "alice.new@example.com"})
+    return Sample({"name": "alice", "code": SAMPLE_CODE, "lifetime": 600, "email": "alice.new@example.com"})
 
 
 def _changed() -> Sample:
     """The notice to the old address, with the revert link."""
-    return Sample(email_change.NOTICE_SUBJECT, {
+    return Sample({
         "name": "alice", "old_email": "alice@example.com", "new_email": "alice.new@example.com",
-        "changed_at": SAMPLE_MOMENT, "days": 7,
+        "changed_at": SAMPLE_MOMENT, "lifetime": 7 * 86400,
         "revert_url": external_url("account.revert_email", token=SAMPLE_TOKEN)})
 
 
 def _announcement() -> Sample:
     """One recipient's copy of an announcement."""
-    return Sample("Mailroom news: spring release", {
+    return Sample({
         "subject": "Mailroom news: spring release", "username": "alice", "email": "alice@example.com",
         "greeting": True, "text_body": "We shipped a new account page.\n\nEnjoy it!",
         "html_body": "<p>We shipped a <strong>new account page</strong>.</p><p>Enjoy it!</p>",
@@ -101,13 +98,13 @@ def _error_report() -> Sample:
     report = Report(SAMPLE_MOMENT, "ZeroDivisionError: division by zero", "views.py:42 in index",
                     "mailroom.web", "ERROR", "web-1", "GET /account/ (endpoint account.index)",
                     "Traceback (most recent call last):\n  ...\nZeroDivisionError: division by zero", 2, 300)
-    return Sample("[Mailroom] ZeroDivisionError: division by zero", {"report": report})
+    return Sample({"report": report, "headline": report.summary})
 
 
 def _test() -> Sample:
     """The message of ``flask mail send-test``."""
-    return Sample("Mailroom test message", {"sent_at": SAMPLE_MOMENT, "address": "you@example.com",
-                                            "site_url": external_url("main.index")})
+    return Sample({"sent_at": SAMPLE_MOMENT, "address": "you@example.com",
+                   "site_url": external_url("main.index")})
 
 
 SAMPLES: dict[str, Callable[[], Sample]] = {
@@ -132,15 +129,20 @@ class Rendered:
 def template_names() -> list[str]:
     """Every email template pair the application has (``email/<name>.txt``), sorted."""
     names = current_app.jinja_env.list_templates(filter_func=lambda n: n.startswith("email/"))
-    return sorted({n.removeprefix("email/").removesuffix(".txt") for n in names if n.endswith(".txt")})
+    pairs = {n.removeprefix("email/").removesuffix(".txt") for n in names if n.endswith(".txt")}
+    return sorted(name for name in pairs if not name.startswith("_"))  # _layout is not an email
 
 
-def _strict(template: str, context: dict[str, Any]) -> str:
-    """Render one template as Flask would, but failing on any variable the sample lacks."""
+def _strict(template: str, context: dict[str, Any], block: str | None = None) -> str:
+    """Render one template (or one of its blocks) as Flask would, but failing on any variable the
+    sample lacks; in the page's language, as a recipient reading it would see it."""
     environment = current_app.jinja_env.overlay(undefined=StrictUndefined)
     full = dict(context)
     current_app.update_template_context(full)
-    return environment.get_template(template).render(full)
+    found = environment.get_template(template)
+    if block is None:
+        return found.render(full)
+    return " ".join("".join(found.blocks[block](found.new_context(full))).split())
 
 
 def render(name: str) -> Rendered:
@@ -149,11 +151,13 @@ def render(name: str) -> Rendered:
         return Rendered(name, "", "", "", f"no sample data for email/{name}: add it to gallery.SAMPLES")
     sample = SAMPLES[name]()
     try:
-        text = _strict(f"email/{name}.txt", sample.context)
-        html = _strict(f"email/{name}.html", sample.context)
+        subject = _strict(f"email/{name}.txt", sample.context, "subject")
+        context = {"subject": subject, **sample.context}
+        text = _strict(f"email/{name}.txt", context)
+        html = _strict(f"email/{name}.html", context)
     except TemplateError as error:
-        return Rendered(name, sample.subject, "", "", f"{type(error).__name__}: {error}")
-    return Rendered(name, sample.subject, text, html)
+        return Rendered(name, "", "", "", f"{type(error).__name__}: {error}")
+    return Rendered(name, subject, text, html)
 
 
 @bp.before_request

@@ -12,6 +12,7 @@ from flask_wtf import FlaskForm
 from werkzeug.wrappers.response import Response as BaseResponse
 
 from mailroom.domain.addresses import is_safe_next
+from mailroom.i18n import _
 
 
 def wants_json() -> bool:
@@ -26,20 +27,20 @@ def wants_json() -> bool:
 
 def json_reply(code: int, message: str, data: dict[str, Any] | None = None) -> Response:
     """The one JSON shape: ``{"code", "message", "data"}`` with the HTTP status equal to code."""
-    response = jsonify({"code": code, "message": message, "data": data or {}})
+    response = jsonify({"code": code, "message": str(message), "data": data or {}})
     response.status_code = code
     return response
 
 
 def form_errors(form: FlaskForm) -> dict[str, str]:
     """The first error of each invalid field, keyed by field name."""
-    return {name: messages[0] for name, messages in form.errors.items() if messages}
+    return {name: str(messages[0]) for name, messages in form.errors.items() if messages}
 
 
 def json_form_error(form: FlaskForm) -> Response:
     """A 400 JSON reply naming the first invalid field and listing all of them."""
     errors = form_errors(form)
-    field, message = next(iter(errors.items()), ("", "Invalid input."))
+    field, message = next(iter(errors.items()), ("", _("Invalid input.")))
     return json_reply(400, message, {"field": field, "errors": errors})
 
 

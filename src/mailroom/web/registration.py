@@ -10,30 +10,32 @@ from typing import Any
 
 from flask import flash, redirect, render_template, session, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import lazy_gettext as _l
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_user
-from flask_wtf import FlaskForm
 from wtforms import StringField, SubmitField
 from wtforms.validators import DataRequired, Length
 
-from mailroom.domain.errors import CodeError
-from mailroom.services import codes, registration
+from mailroom.domain.errors import N_, CodeError
+from mailroom.domain.languages import DEFAULT_TIMEZONE
+from mailroom.i18n import _, visitor_locale
+from mailroom.services import registration
 from mailroom.services.accounts import AccountError
 from mailroom.web.account import describe
 from mailroom.web.auth import bp, user_agent
-from mailroom.web.forms import RegistrationForm, no_control_characters
+from mailroom.web.forms import Form, RegistrationForm, no_control_characters
 from mailroom.web.http import json_reply, wants_json
 
 KEY = "registration"
-WELCOME = "Welcome! Your account is ready and your address is confirmed."
+WELCOME = N_("Welcome! Your account is ready and your address is confirmed.")
 
 
-class RegistrationCodeForm(FlaskForm):
+class RegistrationCodeForm(Form):
     """The code emailed to the address being registered."""
 
-    code = StringField("Code from the email", validators=[
-        DataRequired("Enter the code from the email."), Length(max=32), no_control_characters])
-    submit = SubmitField("Finish registering")
+    code = StringField(_l("Code from the email"), validators=[
+        DataRequired(_l("Enter the code from the email.")), Length(max=32), no_control_characters])
+    submit = SubmitField(_l("Finish registering"))
 
 
 def _started() -> registration.Started | None:
@@ -54,7 +56,8 @@ def register() -> ResponseReturnValue:
     if form.validate_on_submit():
         try:
             started = registration.start(form.username.data or "", form.email.data or "",
-                                         form.password.data or "")
+                                         form.password.data or "", visitor_locale(),
+                                         form.timezone.data or DEFAULT_TIMEZONE)
         except AccountError as error:
             getattr(form, error.field).errors.append(error.message)
         else:
@@ -67,7 +70,7 @@ def _code_page(form: RegistrationCodeForm, started: registration.Started,
                status: int) -> ResponseReturnValue:
     """The page asking for the code."""
     return render_template("auth/register_code.html", form=form, email=started.email,
-                           minutes=codes.minutes(registration.ttl())), status
+                           lifetime=registration.ttl()), status
 
 
 @bp.route("/register/code", methods=["GET", "POST"])
@@ -89,6 +92,6 @@ def register_code() -> ResponseReturnValue:
         return _code_page(form, started, status)
     session.pop(KEY, None)
     login_user(user)
-    flash(WELCOME, "success")
+    flash(_(WELCOME), "success")
     return redirect(url_for("account.index"))
 

@@ -4,54 +4,54 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, session, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import lazy_gettext as _l
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from wtforms import SubmitField
 
 from mailroom.domain import tokens
-from mailroom.domain.errors import TokenExpired, TokenInvalid
+from mailroom.domain.errors import N_, TokenExpired, TokenInvalid
+from mailroom.i18n import _, duration
 from mailroom.services import reset
 from mailroom.web.auth import bp
-from mailroom.web.forms import email_field, new_password_field, repeat_password_field
+from mailroom.web.forms import Form, email_field, new_password_field, repeat_password_field
 from mailroom.web.http import private
 
-LINK_SENT = ("If an account uses that address, we have emailed it a link to choose a new password. "
-             "The link works once, for {minutes} minutes.")
-RESET_DONE = ("Your password has been changed and every session signed out. "
-              "Sign in with your new password.")
-LINK_EXPIRED = ("This reset link has expired: links work for {minutes} minutes. "
-                "Ask for a new one.")
-LINK_INVALID = ("This reset link is not valid: it may have been used already, replaced by a newer "
-                "one, or copied incompletely. Ask for a new one.")
-PROBLEMS = {"expired": ("Link expired", LINK_EXPIRED), "invalid": ("Link not valid", LINK_INVALID)}
+LINK_SENT = N_("If an account uses that address, we have emailed it a link to choose a new password. "
+               "The link works once, for %(lifetime)s.")
+RESET_DONE = N_("Your password has been changed and every session signed out. "
+                "Sign in with your new password.")
+LINK_EXPIRED = N_("This reset link has expired: links work for %(lifetime)s. Ask for a new one.")
+LINK_INVALID = N_("This reset link is not valid: it may have been used already, replaced by a newer "
+                  "one, or copied incompletely. Ask for a new one.")
+PROBLEMS = {"expired": (N_("Link expired"), LINK_EXPIRED), "invalid": (N_("Link not valid"), LINK_INVALID)}
 
 
-class ResetRequestForm(FlaskForm):
+class ResetRequestForm(Form):
     """Ask for a reset link."""
 
     email = email_field()
-    submit = SubmitField("Email me a link")
+    submit = SubmitField(_l("Email me a link"))
 
 
-class ResetPasswordForm(FlaskForm):
+class ResetPasswordForm(Form):
     """Choose a new password."""
 
-    password = new_password_field("New password")
-    password2 = repeat_password_field("Repeat new password")
-    submit = SubmitField("Set new password")
+    password = new_password_field(_l("New password"))
+    password2 = repeat_password_field(_l("Repeat new password"))
+    submit = SubmitField(_l("Set new password"))
 
 
 def link_sent_message() -> str:
     """The one reply to every reset request, whatever the address."""
-    return LINK_SENT.format(minutes=max(1, reset.ttl_seconds() // 60))
+    return str(_(LINK_SENT, lifetime=duration(reset.ttl_seconds())))
 
 
 def link_problem_message(error: TokenExpired | TokenInvalid) -> tuple[str, str, str]:
     """The reason, title and message for a link that cannot be used."""
     reason = "expired" if isinstance(error, TokenExpired) else "invalid"
     title, message = PROBLEMS[reason]
-    return reason, title, message.format(minutes=max(1, reset.ttl_seconds() // 60))
+    return reason, _(title), _(message, lifetime=duration(reset.ttl_seconds()))
 
 
 @bp.route("/reset_password_request", methods=["GET", "POST"])
@@ -102,7 +102,7 @@ def reset_password() -> ResponseReturnValue:
         if form.validate_on_submit():
             reset.reset_password(token, form.password.data or "", get_remote_address())
             session.pop(SESSION_KEY, None)
-            flash(RESET_DONE, "success")
+            flash(_(RESET_DONE), "success")
             return redirect(url_for("auth.login"))
         reset.check_link(token)
     except (TokenExpired, TokenInvalid) as error:

@@ -5,8 +5,19 @@ from __future__ import annotations
 from flask import Flask
 
 from mailroom.config import DEVELOPMENT
+from mailroom.domain.errors import N_
 from mailroom.domain.waits import format_wait
+from mailroom.i18n import _
 from mailroom.urls import external_url
+
+# How outbox and announcement statuses read on pages (the stored values stay English words).
+STATUS_LABELS = {"queued": N_("queued"), "sending": N_("sending"), "sent": N_("sent"), "failed": N_("failed"),
+                 "skipped": N_("skipped"), "expired": N_("expired"), "draft": N_("draft")}
+
+
+def status_label(status: str) -> str:
+    """A status in the page's language."""
+    return _(STATUS_LABELS[status]) if status in STATUS_LABELS else status
 
 
 def register(app: Flask) -> None:
@@ -16,3 +27,4 @@ def register(app: Flask) -> None:
     app.jinja_env.globals["url_map_endpoints"] = app.view_functions
     app.jinja_env.globals["is_development"] = app.config["MAILROOM_ENV"] == DEVELOPMENT
     app.jinja_env.filters["wait"] = format_wait
+    app.jinja_env.globals["status_label"] = status_label

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 from flask.typing import ResponseReturnValue
 
-from mailroom.domain.errors import TokenInvalid
+from mailroom.domain.errors import N_, TokenInvalid
 from mailroom.extensions import csrf
 from mailroom.services import announcements
 from mailroom.web.errors import error_response
@@ -13,7 +13,7 @@ from mailroom.web.http import private
 
 bp = Blueprint("unsubscribe", __name__, url_prefix="/unsubscribe")
 
-INVALID = "This unsubscribe link is not valid. Use the link in the latest announcement you received."
+INVALID = N_("This unsubscribe link is not valid. Use the link in the latest announcement you received.")
 
 
 @bp.get("/<token>")

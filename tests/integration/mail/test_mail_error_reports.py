@@ -89,7 +89,7 @@ def test_an_error_storm_sends_one_report_per_kind_per_interval(
     body = parse(latest.raw).get_body(preferencelist=("plain",))
     assert body is not None
     text = " ".join(str(body.get_content()).split())
-    assert "This error happened 19 more time(s) since it was last reported" in text
+    assert "This error happened 19 more times since it was last reported" in text
 
 
 def test_several_processes_send_one_report_per_kind_per_interval(

@@ -20,8 +20,17 @@
     return td;
   }
 
+  // The column names of the list, in the page's language (for the narrow-screen labels).
+  function labels() {
+    var table = document.getElementById("devmail-list");
+    return Array.prototype.map.call(table.tHead.rows[0].cells, function (th) {
+      return th.getAttribute("data-label") || th.textContent;
+    });
+  }
+
   // The table row of one message, as the server renders it.
   function row(message) {
+    var names = labels();
     var tr = document.createElement("tr");
     tr.id = "devmail-" + message.id;
     tr.setAttribute("data-id", String(message.id));
@@ -31,9 +40,9 @@
     var badge = document.createElement("span");
     badge.className = "badge text-bg-secondary";
     badge.textContent = message.source;
-    tr.append(cell("Received", message.received_at, "text-nowrap"), cell("Subject", link),
-              cell("To", message.to, "text-break"), cell("From", message.from, "text-break"),
-              cell("Via", badge));
+    tr.append(cell(names[0], message.received_at, "text-nowrap"), cell(names[1], link),
+              cell(names[2], message.to, "text-break"), cell(names[3], message.from, "text-break"),
+              cell(names[4], badge));
     return tr;
   }
 
@@ -55,7 +64,7 @@
         clearForm.hidden = false;
       }
       if (messages.length > before) {
-        live.textContent = (messages.length - before) + " new message(s)";
+        live.textContent = table.dataset.newMessages.replace("{count}", String(messages.length - before));
       }
     }
     function poll() {
@@ -105,22 +114,24 @@
       button.disabled = true;
       button.setAttribute("aria-busy", "true");
       button.querySelector(".spinner-border").hidden = false;
-      status.textContent = "Checking links…";
+      status.textContent = button.dataset.checking;
       fetch(button.getAttribute("data-url"), {headers: {"Accept": "application/json"}, credentials: "same-origin"})
         .then(function (response) { return response.json(); })
         .then(function (reply) {
           var body = table.tBodies[0];
           body.replaceChildren.apply(body, reply.data.links.map(function (link) {
             var tr = document.createElement("tr");
-            var result = link.checked ? (link.status === null ? "no answer" : String(link.status)) : "not requested";
+            var result = link.checked ? (link.status === null ? button.dataset.noAnswer : String(link.status))
+                                      : button.dataset.notRequested;
             tr.className = link.checked ? (link.ok ? "table-success" : "table-danger") : "";
-            tr.append(cell("Link", link.url, "text-break"), cell("Status", result), cell("Note", link.note, "text-break"));
+            var heads = Array.prototype.map.call(table.tHead.rows[0].cells, function (th) { return th.textContent; });
+            tr.append(cell(heads[0], link.url, "text-break"), cell(heads[1], result), cell(heads[2], link.note, "text-break"));
             return tr;
           }));
           table.hidden = false;
-          status.textContent = reply.message + " checked.";
+          status.textContent = reply.message;
         })
-        .catch(function () { status.textContent = "The link check failed: is the server running?"; })
+        .catch(function () { status.textContent = button.dataset.failed; })
         .finally(function () {
           button.disabled = false;
           button.removeAttribute("aria-busy");

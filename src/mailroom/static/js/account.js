@@ -129,10 +129,10 @@
       body: JSON.stringify(body)
     }).then(function (response) {
       return response.json().catch(function () {
-        return {code: response.status, message: "Unexpected reply from the server.", data: {}};
+        return {code: response.status, message: texts.unexpected, data: {}};
       });
     }, function () {
-      return {code: 0, message: "The server could not be reached. Check your connection.", data: {}};
+      return {code: 0, message: texts.unreachable, data: {}};
     });
   }
 
