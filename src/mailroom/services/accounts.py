@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
@@ -33,7 +34,7 @@ class InvalidCredentials(AccountError):
         super().__init__("password", _("Invalid username, email or password."))
 
 
-def language_of(user: User) -> dict[str, str]:
+def language_of(user: User) -> dict[str, Any]:
     """The locale and time zone every email to this user is rendered in."""
     return {"locale": user.language, "timezone": user.timezone}
 

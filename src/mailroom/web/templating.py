@@ -12,7 +12,8 @@ from mailroom.urls import external_url
 
 # How outbox and announcement statuses read on pages (the stored values stay English words).
 STATUS_LABELS = {"queued": N_("queued"), "sending": N_("sending"), "sent": N_("sent"), "failed": N_("failed"),
-                 "skipped": N_("skipped"), "expired": N_("expired"), "draft": N_("draft")}
+                 "skipped": N_("skipped"), "expired": N_("expired"), "draft": N_("draft"),
+                 "suppressed": N_("suppressed")}
 
 
 def status_label(status: str) -> str:
