@@ -222,7 +222,7 @@ def test_a_bounce_names_the_message_it_answers(app: Flask, client: FlaskClient, 
     from mailroom.state import now
 
     with app.app_context():
-        row = send_email("test", "gone@example.org", "Hello", sent_at=now(), address="gone@example.org",
+        row = send_email("test", "gone@example.org", sent_at=now(), address="gone@example.org",
                          site_url="https://mailroom.test/")
         db.session.commit()
         row_id, message_id = row.id, row.message_id

@@ -55,7 +55,7 @@ def events(app: Flask) -> list[tuple[str, str, str, int | None]]:
 def test_our_mail_goes_out_with_the_bounce_address_as_return_path(
         app: Flask, smtp: SMTPServer, deliver: Callable[[], int]) -> None:
     with app.app_context():
-        send_email("test", "gone@example.org", "Hello", sent_at=now(), address="x",
+        send_email("test", "gone@example.org", sent_at=now(), address="x",
                    site_url="https://mailroom.test/")
         db.session.commit()
     deliver()
@@ -64,7 +64,7 @@ def test_our_mail_goes_out_with_the_bounce_address_as_return_path(
 
 def test_a_hard_bounce_dsn_through_the_catcher_suppresses(app: Flask, catcher: int) -> None:
     with app.app_context():
-        row = send_email("test", "gone@example.org", "Hello", sent_at=now(), address="x",
+        row = send_email("test", "gone@example.org", sent_at=now(), address="x",
                          site_url="https://mailroom.test/")
         db.session.commit()
         row_id, message_id = row.id, row.message_id

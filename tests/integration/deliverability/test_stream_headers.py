@@ -25,7 +25,7 @@ FEEDBACK = {"MAIL_FEEDBACK_ID": "mailroom-test"}
 def queue_account(app: Flask) -> None:
     """Queue one account email."""
     with app.app_context():
-        send_email("test", "alice@example.com", "An account email", sent_at=now(),
+        send_email("test", "alice@example.com", sent_at=now(),
                    address="alice@example.com", site_url="https://mailroom.test/")
         db.session.commit()
 

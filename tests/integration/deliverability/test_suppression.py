@@ -25,7 +25,7 @@ ALICE = "alice@example.com"
 def queue_test_mail(app: Flask, to: str = ALICE) -> None:
     """Queue one account email to ``to``."""
     with app.app_context():
-        send_email("test", to, "Hello", sent_at=now(), address=to, site_url="https://mailroom.test/")
+        send_email("test", to, sent_at=now(), address=to, site_url="https://mailroom.test/")
         db.session.commit()
 
 
@@ -93,7 +93,7 @@ def test_a_complaint_stops_bulk_mail_but_not_account_mail(
     queue_test_mail(app)
     deliver()
     assert [(r.kind, r.status) for r in outbox(app)] == [("bulk", "suppressed"), ("transactional", "sent")]
-    assert [m.message["Subject"] for m in smtp.messages] == ["Hello"]
+    assert [m.message["Subject"] for m in smtp.messages] == ["Mailroom test message"]
     assert stored_user(app, alice.id).subscribed is False
 
 
