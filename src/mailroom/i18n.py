@@ -29,7 +29,7 @@ from mailroom.domain.languages import (
     timezone_names,
 )
 from mailroom.extensions import babel
-from mailroom.mail.locale import rendering_timezone
+from mailroom.mail import rendering_timezone
 
 DateFormat = Literal["full", "long", "medium", "short"]
 LANGUAGE_COOKIE = "mailroom_language"

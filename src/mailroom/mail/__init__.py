@@ -19,6 +19,7 @@ from mailroom.mail.deferred import Builder, Intent, Skip, UnknownBuilder
 from mailroom.mail.devmail import bp as dev_mailbox
 from mailroom.mail.devmail import framed_html
 from mailroom.mail.extension import Connection, Mail
+from mailroom.mail.locale import rendering_timezone, speaking
 from mailroom.mail.message import Message
 from mailroom.mail.mime import bare_address, split_address
 from mailroom.mail.models import (
@@ -68,7 +69,9 @@ __all__ = [
     "mail_metadata",
     "queue_status",
     "render_pair",
+    "rendering_timezone",
     "retry_failed",
+    "speaking",
     "split_address",
     "state",
     "status_counts",

@@ -11,11 +11,11 @@ from flask import current_app, render_template
 from flask_mail import Message
 
 from mailroom.domain.headers import check_header_name, check_header_value
+from mailroom.mail.locale import speaking
 from mailroom.mail.message import Message as MailroomMessage
 from mailroom.mail.mime import bare_address, split_address, wire_bytes
 from mailroom.mail.models.outbox import BULK, PRIORITY, TRANSACTIONAL, OutboxMessage, OutboxStatus
 from mailroom.mail.store import db, now, state
-from mailroom.mail.locale import speaking
 
 Address = str | tuple[str, str]
 

@@ -28,9 +28,9 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_babel import format_datetime
-
 from flask_babel import gettext as _
 from flask_babel import ngettext as _n
+
 from mailroom.mail import linkcheck, mailbox
 
 bp = Blueprint("devmail", __name__, template_folder="templates", static_folder="static",

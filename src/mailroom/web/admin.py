@@ -26,9 +26,9 @@ from wtforms import BooleanField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from mailroom.extensions import login_manager
+from mailroom.i18n import _
 from mailroom.mail import FileAttachment as Attachment
 from mailroom.mail import deliverability, timeline
-from mailroom.i18n import _
 from mailroom.models import Announcement
 from mailroom.services import announcements, dashboard, drafts
 from mailroom.web.errors import error_response
