@@ -27,11 +27,32 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from flask_babel import format_datetime
-from flask_babel import gettext as _
-from flask_babel import ngettext as _n
+from flask_babel import format_datetime as babel_datetime
+from flask_babel import gettext as babel_gettext
+from flask_babel import ngettext as babel_ngettext
 
 from mailroom.mail import linkcheck, mailbox
+
+
+def _(message: str, **params: Any) -> str:
+    """``message`` in the page's language when the host app uses Flask-Babel, else as written."""
+    if "babel" in current_app.extensions:
+        return str(babel_gettext(message, **params))
+    return message % params if params else message
+
+
+def _n(singular: str, plural: str, count: int, **params: Any) -> str:
+    """The singular or plural message, translated when the host app uses Flask-Babel."""
+    if "babel" in current_app.extensions:
+        return str(babel_ngettext(singular, plural, count, **params))
+    return (singular if count == 1 else plural) % {"num": count, **params}
+
+
+def format_datetime(moment: Any, form: str) -> str:
+    """A time for the live list, localised when the host app uses Flask-Babel."""
+    if "babel" in current_app.extensions:
+        return str(babel_datetime(moment, form))
+    return str(moment.strftime("%Y-%m-%d %H:%M:%S"))
 
 bp = Blueprint("devmail", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static")

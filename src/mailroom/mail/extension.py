@@ -118,6 +118,17 @@ class Mail:
         app.teardown_appcontext(mail_state.remove_session)
         app.cli.add_command(commands.mail_group())
         app.register_blueprint(devmail.bp, url_prefix=app.config["MAIL_DEV_MAILBOX_URL"])
+        # The mailbox's templates are translatable; without Flask-Babel they read in English.
+        app.jinja_env.add_extension("jinja2.ext.i18n")
+        if "babel" not in app.extensions:
+            app.jinja_env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+        plain: dict[str, Callable[..., str]] = {
+            "datetimeformat": lambda value, form=None: value.strftime("%Y-%m-%d %H:%M:%S"),
+            "numberformat": lambda value: f"{value:,}", "decimalformat": lambda value: str(value)}
+        for name, function in plain.items():
+            app.jinja_env.filters.setdefault(name, function)
+        app.jinja_env.globals.setdefault("zoned", lambda value, *_: value.strftime("%Y-%m-%d %H:%M:%S UTC"))
+        app.jinja_env.globals.setdefault("zone_name", lambda: "UTC")
         schema.hide_from_host_migrations(app)
         appcontext_pushed.connect(_hide_on_push, app)
         background.start_inprocess_worker(app)
