@@ -138,6 +138,20 @@ def test_the_admin_writes_versions_in_other_languages(
         [announcement] = db.session.scalars(db.select(Announcement)).all()
         assert announcement.versions["zh_Hans"]["html_body"] == "<p><strong>万物</strong>生长。</p>\n"
         assert announcement.versions["zh_Hant"]["text_body"] == "只有內文"
+        draft_id = announcement.id
+    edit = f"/admin/announcements/{draft_id}/edit"
+    page = client.get(edit).get_data(as_text=True)
+    assert "**万物**生长。" in page, "the versions come back to edit"
+    assert "只有內文" in page
+    form |= {"markdown_body_zh_hans": "", "text_body_zh_hans": "万物复苏。",
+             "subject_zh_hant": "", "text_body_zh_hant": "", "csrf_token": csrf_token(client)}
+    assert client.post(edit, data=form).status_code == 302
+    with app.app_context():
+        changed = db.session.get(Announcement, draft_id)
+        assert changed is not None
+        assert set(changed.versions) == {"zh_Hans"}, "a version emptied on editing is removed"
+        assert changed.versions["zh_Hans"]["text_body"] == "万物复苏。"
+        assert changed.versions["zh_Hans"]["html_body"] is None
 
 
 @pytest.fixture

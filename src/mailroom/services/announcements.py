@@ -114,7 +114,7 @@ class Content:
     html_body: str | None
     files: tuple[Attachment, ...]
     greeting: bool = True
-    # Versions in other languages, by locale ({"zh_Hant": {"subject", "text_body", "html_body"}}).
+    # Versions in other languages, by locale ({"zh_Hant": {"subject", "text_body", "html_body", ...}}).
     versions: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -199,7 +199,8 @@ def translated(language: str, subject: str, text_body: str, markdown: str | None
         check_text(subject, text_body, html_body)
     except AnnouncementError as error:
         raise AnnouncementError(f"{error.field}_{language.lower()}", error.message) from None
-    return {"subject": subject.strip(), "text_body": text_body, "html_body": html_body}
+    return {"subject": subject.strip(), "text_body": text_body, "html_body": html_body,
+            "markdown_body": markdown if html_body else None}
 
 
 def create(subject: str, text_body: str, *, markdown: str | None = None, html: str | None = None,

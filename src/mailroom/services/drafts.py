@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from mailroom.domain.errors import N_
 from mailroom.domain.progress import Progress, progress
@@ -31,8 +32,12 @@ def _html(draft: Announcement, markdown: str | None) -> str | None:
 
 
 def update(announcement_id: int, subject: str, text_body: str, *, markdown: str | None, greeting: bool,
-           attachments: Sequence[Attachment] = ()) -> Announcement:
-    """Change a draft's text, HTML (Markdown) and greeting, adding files; refused once sending began."""
+           attachments: Sequence[Attachment] = (),
+           versions: dict[str, dict[str, Any]] | None = None) -> Announcement:
+    """Change a draft's text, HTML (Markdown), greeting and versions in other languages, adding files.
+
+    ``versions`` replaces the stored ones when given (a language left out is removed); refused once
+    sending began."""
     draft = editable(announcement_id)
     html_body = _html(draft, markdown)
     announcements.check_text(subject, text_body, html_body)
@@ -40,6 +45,8 @@ def update(announcement_id: int, subject: str, text_body: str, *, markdown: str 
     draft.subject, draft.text_body, draft.html_body = subject.strip(), text_body, html_body
     draft.markdown_body = markdown if markdown and markdown.strip() else None
     draft.greeting = greeting
+    if versions is not None:
+        draft.versions = dict(versions)
     draft.attachments.extend(AnnouncementAttachment(filename=a.filename, content_type=a.content_type,
                                                     data=a.data) for a in attachments)
     db.session.commit()

@@ -98,6 +98,17 @@ def versions_of(form: AnnouncementForm) -> dict[str, dict[str, Any]]:
     return found
 
 
+def draft_fields(draft: Announcement) -> dict[str, Any]:
+    """A draft's stored text as the form's fields, its versions in other languages included."""
+    fields = {"subject": draft.subject, "text_body": draft.text_body,
+              "markdown_body": draft.markdown_body, "greeting": draft.greeting}
+    for language, version in (draft.versions or {}).items():
+        if language in TRANSLATED and isinstance(version, dict):
+            fields |= {f"{name}_{language.lower()}": version.get(name)
+                       for name in ("subject", "text_body", "markdown_body")}
+    return fields
+
+
 @bp.before_request
 def require_admin() -> ResponseReturnValue | None:
     """Anonymous visitors are sent to sign in; signed-in users who are not admins get 403."""
@@ -176,14 +187,13 @@ def edit(announcement_id: int) -> ResponseReturnValue:
     if draft.status != announcements.DRAFT:
         flash(_(drafts.NOT_A_DRAFT), "warning")
         return redirect(url_for("admin.show", announcement_id=announcement_id))
-    form = AnnouncementForm(data={"subject": draft.subject, "text_body": draft.text_body,
-                                  "markdown_body": draft.markdown_body, "greeting": draft.greeting})
+    form = AnnouncementForm(data=draft_fields(draft))
     form.submit.label.text = _("Save changes")
     if form.validate_on_submit():
         try:
             drafts.update(announcement_id, form.subject.data or "", form.text_body.data or "",
                           markdown=form.markdown_body.data, greeting=bool(form.greeting.data),
-                          attachments=uploaded_files(form.attachments.data))
+                          attachments=uploaded_files(form.attachments.data), versions=versions_of(form))
         except announcements.AnnouncementError as error:
             field_error(form, error)
         else:
