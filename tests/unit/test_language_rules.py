@@ -39,6 +39,12 @@ def test_stored_values_are_checked() -> None:
     assert known_timezone("x" * 100) is None
 
 
+@pytest.mark.parametrize("posted", [True, 7, {"a": 1}, ["zh_Hant"], None])
+def test_posted_json_of_any_type_is_simply_not_a_choice(posted: object) -> None:
+    assert known_locale(posted) is None
+    assert known_timezone(posted) is None
+
+
 @pytest.mark.parametrize("name", ["陈伟", "王芳", "Zoë", "al", "a_b-c.d", "हिन्दी", "ไทย", "OB"])
 def test_usernames_of_two_characters_in_any_script_are_accepted(name: str) -> None:
     assert normalize_username(name) == name

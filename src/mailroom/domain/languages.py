@@ -49,14 +49,14 @@ def negotiate(tags: Iterable[tuple[str, float]]) -> str | None:
     return None
 
 
-def known_locale(value: str | None) -> str | None:
-    """The value when it is one of Mailroom's locales, else None (stored or posted choices)."""
-    return value if value in LOCALES else None
+def known_locale(value: object) -> str | None:
+    """The value when it is one of Mailroom's locales, else None (stored or posted choices, of any type)."""
+    return value if isinstance(value, str) and value in LOCALES else None
 
 
-def known_timezone(name: str | None) -> str | None:
-    """The IANA zone name when this machine knows it (``Asia/Taipei``), else None."""
-    if not name or len(name) > TIMEZONE_MAX or name not in _zones():
+def known_timezone(name: object) -> str | None:
+    """The IANA zone name when this machine knows it (``Asia/Taipei``), else None (any type given)."""
+    if not isinstance(name, str) or not name or len(name) > TIMEZONE_MAX or name not in _zones():
         return None
     try:
         ZoneInfo(name)
