@@ -172,7 +172,7 @@ def test_buckets_widen_with_the_window(client: FlaskClient, admin: User, hours: 
     assert svg.get("viewBox") == f"0 0 {width}.0 260.0", "laid out at the measured width: text keeps its size"
     titles = [t.text for t in svg.iter(f"{SVG}text") if t.get("class") == "axis-title"]
     per = "minute" if bucket == 1 else f"{bucket} minutes"
-    assert titles == [f"Messages per {per}", "Time (UTC)"]
+    assert titles == [f"Messages per {per}", "Time (Coordinated Universal Time)"]
     x_labels = [float(t.get("x", "")) for t in svg.iter(f"{SVG}text") if t.get("class") == "x-label"]
     assert len(x_labels) >= 2
     assert min(b - a for a, b in itertools.pairwise(x_labels)) >= 56, "labels never overlap"

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import UTC
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
@@ -14,6 +16,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from mailroom.extensions import db
 from mailroom.mail import deliverability
 from mailroom.models import User
+from mailroom.services import accounts
 from tests.conftest import csrf_token
 from tests.support.outbox import outbox
 from tests.support.smtp import SMTPServer
@@ -120,3 +123,27 @@ def test_rate_limited_requests_show_as_skipped(app: Flask, client: FlaskClient, 
         ask_for_reset(app, ALICE)
     page = client.get(f"/admin/mail/addresses?address={ALICE}").get_data(as_text=True)
     assert "rate limited" in page
+
+
+def test_an_admin_reads_timelines_in_their_language_and_time_zone(
+        app: Flask, client: FlaskClient, smtp: SMTPServer, deliver: Callable[[], int],
+        make_user: Callable[..., User], admin: User) -> None:
+    with app.app_context():
+        root = db.session.get(User, admin.id)
+        assert root is not None
+        accounts.set_language(root, "zh_Hant", "Asia/Taipei")
+    make_user()
+    ask_for_reset(app, ALICE)
+    smtp.refuse_recipient(ALICE, "550 5.1.1 No such user here")
+    deliver()
+    [row] = [r for r in outbox(app) if r.recipients == [ALICE]]
+    page = client.get(f"/admin/mail/addresses?address={ALICE}").get_data(as_text=True)
+    whats = re.findall(r'class="timeline-what">([^<]*)<', page)
+    assert whats == ["已要求", "失敗", "退信（硬退信）"]
+    assert "時間（台北標準時間）" in page
+    taipei = row.created_at.replace(tzinfo=UTC).astimezone(ZoneInfo("Asia/Taipei"))
+    assert taipei.strftime("%Y-%m-%d %H:%M:%S") in page, "times are the reader's, not UTC"
+    assert "自 " in page, "the suppression line is translated"
+    message = client.get(f"/admin/mail/messages/{row.id}").get_data(as_text=True)
+    assert "嘗試次數" in message
+    assert "UTC" not in message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -86,3 +87,13 @@ def test_an_empty_chart_has_no_bars_and_a_unit_scale() -> None:
     assert chart.totals == {"sent": 0, "failed": 0}
     assert chart.bucket == 1
     assert [label.text for label in chart.x_labels][:2] == ["08:05", "08:10"]
+
+
+def test_clock_times_are_the_readers_at_round_times_of_their_zone() -> None:
+    taipei = layout([("sent", {}), ("failed", {})], END, 60, zone=ZoneInfo("Asia/Taipei"))
+    assert [label.text for label in taipei.x_labels][:2] == ["16:05", "16:10"]
+    three_hours = Frame(width=400)
+    kolkata = layout([("sent", {}), ("failed", {})], END, 180, three_hours, zone=ZoneInfo("Asia/Kolkata"))
+    texts = [label.text for label in kolkata.x_labels]
+    assert texts
+    assert all(text.endswith(":00") or text.endswith(":30") for text in texts), texts

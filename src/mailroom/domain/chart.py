@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 MINUTE = timedelta(minutes=1)
 BUCKETS = (1, 5, 15, 30, 60)
@@ -83,11 +83,6 @@ class Chart:
     x_labels: list[Label]
     y_labels: list[Label]
     totals: dict[str, int]
-
-    @property
-    def y_title(self) -> str:
-        """What the y axis counts."""
-        return "Messages per minute" if self.bucket == 1 else f"Messages per {self.bucket} minutes"
 
 
 def clamp_width(width: int | None) -> int:
@@ -171,12 +166,13 @@ def _bars(series: Sequence[tuple[str, Mapping[datetime, int]]], slots: list[date
     return bars
 
 
-def _x_labels(slots: list[datetime], bucket: int, frame: Frame) -> list[Label]:
-    """Clock times under the plot at round times, spaced so they never overlap."""
+def _x_labels(slots: list[datetime], bucket: int, frame: Frame, zone: tzinfo) -> list[Label]:
+    """Clock times in ``zone`` under the plot at round times there, spaced so they never overlap."""
     step = max(bucket, label_step(len(slots) * bucket, frame.plot_width))
     slot = frame.plot_width / len(slots)
+    local = [m.replace(tzinfo=m.tzinfo or UTC).astimezone(zone) for m in slots]
     return [Label(frame.left + i * slot, frame.baseline + 18, m.strftime("%H:%M"))
-            for i, m in enumerate(slots) if (m.hour * 60 + m.minute) % step == 0]
+            for i, m in enumerate(local) if (m.hour * 60 + m.minute) % step == 0]
 
 
 def _y_labels(y_max: int, frame: Frame) -> list[Label]:
@@ -187,9 +183,9 @@ def _y_labels(y_max: int, frame: Frame) -> list[Label]:
 
 
 def layout(series: Sequence[tuple[str, Mapping[datetime, int]]], end: datetime, minutes: int,
-           frame: Frame | None = None, bucket: int | None = None) -> Chart:
+           frame: Frame | None = None, bucket: int | None = None, zone: tzinfo = UTC) -> Chart:
     """Lay out per-minute counts of several series over the ``minutes`` minutes ending at ``end``,
-    in buckets chosen for the frame's width unless ``bucket`` is given."""
+    in buckets chosen for the frame's width unless ``bucket`` is given, labelled in ``zone``'s time."""
     frame = frame or Frame()
     bucket = bucket or choose_bucket(minutes, frame.plot_width)
     slots = minute_range(end, -(-minutes // bucket), bucket)
@@ -199,4 +195,4 @@ def layout(series: Sequence[tuple[str, Mapping[datetime, int]]], end: datetime, 
     totals = {name: sum(counts.values()) for name, counts in summed}
     y_max = nice_ceiling(max((c for _, counts in summed for c in counts.values()), default=0))
     return Chart(frame, slots[0], minutes, bucket, y_max, _bars(summed, slots, y_max, frame),
-                 _x_labels(slots, bucket, frame), _y_labels(y_max, frame), totals)
+                 _x_labels(slots, bucket, frame, zone), _y_labels(y_max, frame), totals)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from flask_babel import get_timezone
 from sqlalchemy import String, func, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -88,7 +89,7 @@ def delivery_chart(moment: datetime, hours: int, width: int | None = None) -> Ch
     since = minute_range(moment, -(-minutes // bucket), bucket)[0]
     series = [("sent", per_minute(OutboxMessage.sent_at, since)),
               ("failed", per_minute(OutboxMessage.failed_at, since))]
-    return layout(series, moment, minutes, frame, bucket)
+    return layout(series, moment, minutes, frame, bucket, get_timezone())
 
 
 def recent_failures(limit: int = RECENT_FAILURES) -> list[Failure]:
