@@ -110,8 +110,11 @@ def test_the_countdown_re_enables_its_button(
     screenshot(page, "countdown over, button enabled")
 
     clock.advance(61)
-    page.click("#resend-confirmation")
+    # The page already shows the first resend's notice: wait for the new page, not for that text.
+    with page.expect_navigation():
+        page.click("#resend-confirmation")
     expect(page.locator(".alert-success")).to_contain_text("We sent a new code to alice@example.com")
+    expect(page.locator("#confirm-expiry")).to_have_text("The code works for 10 min 00 s more.")
     page.clock.run_for("10:01")
     expect(page.locator("#confirm-expiry")).to_have_text("This code has expired: send a new one.")
     expect(page.locator("#confirm-submit")).to_be_disabled()
