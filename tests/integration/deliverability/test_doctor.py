@@ -3,11 +3,9 @@ one-line finding with the fix; a healthy setup passes and sends one test message
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
@@ -16,32 +14,7 @@ from tests.support.smtp import (
     PASSWORD,
     USERNAME,
     SMTPServer,
-    implicit_tls_server,
-    self_signed_certificate,
-    starttls_server,
 )
-
-
-@pytest.fixture
-def certificate(tmp_path: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1: (cert, key)."""
-    return self_signed_certificate(tmp_path)
-
-
-@pytest.fixture
-def starttls(certificate: tuple[Path, Path]) -> Iterator[SMTPServer]:
-    """A server that demands STARTTLS, then AUTH."""
-    server = starttls_server(*certificate).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def smtps(certificate: tuple[Path, Path]) -> Iterator[SMTPServer]:
-    """A server speaking TLS from the first byte."""
-    server = implicit_tls_server(*certificate).start()
-    yield server
-    server.stop()
 
 
 def settings(server: SMTPServer | None, cafile: Path | None, **overrides: Any) -> dict[str, Any]:

@@ -17,35 +17,10 @@ from tests.support.smtp import (
     PASSWORD,
     USERNAME,
     SMTPServer,
-    implicit_tls_server,
-    self_signed_certificate,
-    starttls_server,
 )
 
 Queue = Callable[..., list[str]]
 Rows = Callable[[], list[OutboxMessage]]
-
-
-@pytest.fixture
-def certificate(tmp_path: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1, made now: (cert, key)."""
-    return self_signed_certificate(tmp_path)
-
-
-@pytest.fixture
-def starttls(certificate: tuple[Path, Path]) -> Iterator[SMTPServer]:
-    """A server that demands STARTTLS and AUTH."""
-    server = starttls_server(*certificate).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def smtps(certificate: tuple[Path, Path]) -> Iterator[SMTPServer]:
-    """A server that speaks TLS from the first byte."""
-    server = implicit_tls_server(*certificate).start()
-    yield server
-    server.stop()
 
 
 def point_at(app: Flask, server: SMTPServer, **settings: Any) -> None:
