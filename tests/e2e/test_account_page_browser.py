@@ -14,6 +14,7 @@ from mailroom.domain.clock import FrozenClock
 from mailroom.models import User
 from tests.e2e.conftest import LiveServer
 from tests.support.pages import assert_accessible, assert_no_horizontal_scroll
+from tests.support.pages import sign_in as sign_in_as
 
 PASSWORD = "correct horse battery"
 TASKS = ["confirm", "change-email", "change-password", "sessions", "preferences"]
@@ -25,12 +26,8 @@ WATCH_BUSY = """id => { window.busySeen = []; const b = document.getElementById(
 
 
 def sign_in(page: Page, live_server: LiveServer) -> None:
-    """Sign in through the real form."""
-    page.goto(live_server.url("/auth/login"))
-    page.fill("#identifier", "alice")
-    page.fill("#password", PASSWORD)
-    page.click("#submit")
-    expect(page.locator("#nav-user")).to_have_text("alice")
+    """Sign in as alice through the real form."""
+    sign_in_as(page, live_server.base_url, "alice", PASSWORD)
 
 
 def test_tasks_in_order_with_one_code_box_each(

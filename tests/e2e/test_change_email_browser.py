@@ -11,6 +11,7 @@ from playwright.sync_api import Page, expect
 
 from mailroom.models import User
 from tests.e2e.conftest import LiveServer
+from tests.support.pages import sign_in as sign_in_as
 
 PASSWORD = "correct horse battery"
 OLD = "alice@example.com"
@@ -19,12 +20,8 @@ CODE_LINE = re.compile(r"^ {4}([A-Z2-9]{6})\r?$", re.MULTILINE)
 
 
 def sign_in(page: Page, live_server: LiveServer) -> None:
-    """Sign in through the real form."""
-    page.goto(live_server.url("/auth/login"))
-    page.fill("#identifier", "alice")
-    page.fill("#password", PASSWORD)
-    page.click("#submit")
-    expect(page.locator("#nav-user")).to_have_text("alice")
+    """Sign in as alice through the real form."""
+    sign_in_as(page, live_server.base_url, "alice", PASSWORD)
 
 
 def test_change_address_with_the_emailed_code(

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.support.services import in_ci
 
@@ -70,3 +71,12 @@ def assert_no_horizontal_scroll(page: Any, where: str) -> None:
     """The page is no wider than the viewport (nothing to scroll sideways)."""
     problems = scroll_problems(page, where)
     assert not problems, problems[0]
+
+
+def sign_in(page: Any, base_url: str, username: str, password: str) -> None:
+    """Sign in through the real form and wait until the navigation names the user."""
+    page.goto(base_url + "/auth/login")
+    page.fill("#identifier", username)
+    page.fill("#password", password)
+    page.click("#submit")
+    expect(page.locator("#nav-user")).to_have_text(username)
