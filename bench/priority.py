@@ -1,25 +1,39 @@
-"""Account mail is not stuck behind an announcement: a reset's delay while 10,000 bulk copies drain.
+"""The delivery engine at a provider's pace: bulk rate, account mail while an announcement drains, memory.
 
-Run: ``.venv/bin/python bench/priority.py [--messages 10000] [--workers 2] [--db auto|sqlite|postgresql]``.
+Run: ``.venv/bin/python bench/priority.py [--messages 10000] [--workers 2] [--smtp-latency 0.1]
+[--connections 8] [--baseline-messages 300] [--db auto|sqlite|postgresql]``.
 
 It migrates a fresh database (PostgreSQL when reachable, else SQLite), adds the users, fans an
-announcement out to them, starts real ``flask --app mailroom mail worker`` processes delivering
-into an aiosmtpd server on loopback, and once a fifth of the copies has arrived requests a password
-reset (``services.reset.request_reset``; any account email when that feature is absent). It prints
-the time from the request to the reset's arrival, the same delay on an idle queue measured in the
-same run (the baseline), and the bulk delivery rate. The last line is
-``reset_delay_s=<seconds> bulk_rate=<messages per second>``. Every process it starts is stopped.
+announcement out to them and delivers it with real ``flask --app mailroom mail worker`` processes
+into an aiosmtpd sink on loopback that waits ``--smtp-latency`` seconds in DATA on each connection
+independently (as a provider does). In the same run:
+
+1. baseline: the first ``--baseline-messages`` copies are delivered by the same number of workers
+   with one connection each (``MAIL_CONNECTIONS=1``, the engine before issue 10);
+2. the workers are restarted with ``--connections`` connections each and deliver the rest: the bulk
+   rate, against the target ``0.8 x total connections / latency`` and against the baseline;
+3. once a fifth of the copies has arrived, a password reset is requested
+   (``services.reset.request_reset``): seconds from the request to the server's 250;
+4. after the drain, the same on an idle queue (median of ``--idle-samples`` requests): the baseline
+   of 3, and the idle latency itself (target: 50 ms median on PostgreSQL at latency 0);
+5. each worker's peak resident memory (VmHWM).
+
+The last line is ``reset_delay_s=<s> idle_median_s=<s> bulk_rate=<msg/s> target=<msg/s>
+bulk/baseline=<ratio> peak_mb=<max>``. Every process it starts is stopped.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib.util
 import os
+import re
 import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,15 +55,16 @@ FLASK = Path(sys.executable).parent / "flask"
 HOST = "127.0.0.1"
 TARGET = "forgetful@example.com"
 FAST_HASH = "scrypt:1024:8:1"
-POLL_SECONDS = "0.2"
+POLL_SECONDS = "1.0"  # idle workers are woken by NOTIFY on PostgreSQL; polling is the fallback
 DRAIN_TIMEOUT = 300.0
 ARRIVAL_TIMEOUT = 60.0
 
 
 @dataclass
 class Sink:
-    """aiosmtpd handler: counts bulk copies and timestamps every account email, per recipient."""
+    """aiosmtpd handler: waits ``latency`` in DATA, counts bulk copies, timestamps account emails' 250."""
 
+    latency: float = 0.0
     bulk: int = 0
     first_bulk: float = 0.0
     last_bulk: float = 0.0
@@ -57,7 +72,9 @@ class Sink:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        """Record the arrival; bulk copies are the ones with a one-click unsubscribe header."""
+        """Wait as a provider does, then record the 250; bulk copies carry a one-click unsubscribe header."""
+        if self.latency:
+            await asyncio.sleep(self.latency)
         moment = time.monotonic()
         is_bulk = b"\nList-Unsubscribe-Post:" in bytes(envelope.content)
         with self.lock:
@@ -84,14 +101,15 @@ def free_port() -> int:
 
 
 def environment(database_url: str, smtp_port: int) -> dict[str, str]:
-    """Production settings for the app in this process and the worker processes alike."""
+    """Production settings for the app in this process and the worker processes alike (no limits)."""
     env = {
         "MAILROOM_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(48),
         "SERVER_NAME": "bench.mailroom.test", "PREFERRED_URL_SCHEME": "https",
         "DATABASE_URL": database_url, "REDIS_URL": "", "MAIL_SERVER": HOST,
         "MAIL_PORT": str(smtp_port), "MAIL_TIMEOUT": "30", "MAIL_WORKER_INPROCESS": "0",
         "MAIL_DEFAULT_SENDER": "Mailroom <noreply@bench.mailroom.test>",
-        "PASSWORD_HASH_METHOD": FAST_HASH,
+        "PASSWORD_HASH_METHOD": FAST_HASH, "ACCOUNT_EMAILS_PER_HOUR": "100000",
+        "RATELIMIT_ENABLED": "0", "RATELIMIT_RESET_PER_ADDRESS": "100000 per hour",
     }
     return {**os.environ, **env}
 
@@ -188,12 +206,32 @@ def dispose(app: Flask) -> None:
         db.engine.dispose()
 
 
-def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """One real delivery worker process, in a process group of its own."""
+def start_worker(env: dict[str, str], log: Path, connections: int) -> subprocess.Popen[bytes]:
+    """A real delivery worker process with ``connections`` SMTP connections, in its own process group."""
+    settings = {**env, "MAIL_CONNECTIONS": str(connections)}
     with log.open("ab") as out:
         return subprocess.Popen([str(FLASK), "--app", "mailroom", "mail", "worker", "--poll", POLL_SECONDS],
-                                env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                env=settings, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
+
+
+def cpu_seconds(process: subprocess.Popen[bytes]) -> float:
+    """User plus system CPU time the process has used so far."""
+    try:
+        fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_mb(process: subprocess.Popen[bytes]) -> float:
+    """The process's peak resident memory (VmHWM) in MB, while it still runs."""
+    try:
+        status = Path(f"/proc/{process.pid}/status").read_text()
+    except OSError:
+        return float("nan")
+    found = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+    return int(found.group(1)) / 1024 if found else float("nan")
 
 
 def stop_worker(process: subprocess.Popen[bytes]) -> None:
@@ -230,39 +268,97 @@ def timed_request(request: Callable[[], None], sink: Sink) -> float:
     return sink.arrivals(TARGET)[before] - started
 
 
-def run(messages: int, workers: int, kind: str, tmp: Path) -> str:
+@dataclass(frozen=True)
+class Options:
+    """What to measure."""
+
+    messages: int
+    workers: int
+    kind: str
+    latency: float
+    connections: int
+    baseline: int
+    idle_samples: int
+
+
+def bulk_rate(sink: Sink, start_count: int, started: float) -> float:
+    """Bulk copies per second since ``started`` (when the sink had ``start_count``)."""
+    with sink.lock:
+        return (sink.bulk - start_count) / max(sink.last_bulk - started, 1e-9)
+
+
+def baseline_rate(options: Options, env: dict[str, str], sink: Sink, tmp: Path) -> float:
+    """The first copies delivered by the same workers with one connection each; their rate."""
+    processes = [start_worker(env, tmp / f"baseline{i}.log", 1) for i in range(options.workers)]
+    try:
+        if not wait_until(lambda: sink.bulk >= 1, DRAIN_TIMEOUT):
+            raise RuntimeError("the baseline workers delivered nothing; see their logs")
+        with sink.lock:
+            first, started = sink.bulk, sink.last_bulk
+        if not wait_until(lambda: sink.bulk >= options.baseline, DRAIN_TIMEOUT):
+            raise RuntimeError("the baseline workers are too slow; see their logs")
+        return bulk_rate(sink, first, started)
+    finally:
+        for process in processes:
+            stop_worker(process)
+
+
+def idle_latencies(request: Callable[[], None], sink: Sink, samples: int) -> list[float]:
+    """Request-to-250 of ``samples`` account emails on an idle queue, one after the other."""
+    return [timed_request(request, sink) for _ in range(samples)]
+
+
+def run(options: Options, tmp: Path) -> str:
     """The whole measurement; returns the last line."""
-    sink = Sink()
+    sink = Sink(latency=options.latency)
     port = free_port()
     controller = Controller(sink, hostname=HOST, port=port)
     controller.start()
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        with scratch_database(kind) as url:
+        with scratch_database(options.kind) as url:
             env = environment(url, port)
             app = make_app(env)
-            migrate_and_fill(app, messages)
+            migrate_and_fill(app, options.messages)
             queued, fan_seconds = fan_out(app)
-            print(f"database={kind} workers={workers} messages={queued}")
+            total = options.workers * options.connections
+            print(f"database={options.kind} workers={options.workers} connections={options.connections} "
+                  f"messages={queued} smtp_latency={options.latency}s cpus={os.cpu_count()} "
+                  f"load={os.getloadavg()[0]:.1f}")
             print(f"fan-out: {queued} personalised copies queued in {fan_seconds:.1f} s "
                   f"({queued / fan_seconds:.0f}/s)")
             request = account_email_request(app)
-            processes = [start_worker(env, tmp / f"worker{i}.log") for i in range(workers)]
-            if not wait_until(lambda: sink.bulk >= queued // 5, DRAIN_TIMEOUT):
+            base = baseline_rate(options, env, sink, tmp)
+            print(f"baseline, same run: {options.workers} workers x 1 connection: {base:.1f} bulk messages/s")
+            processes = [start_worker(env, tmp / f"worker{i}.log", options.connections)
+                         for i in range(options.workers)]
+            with sink.lock:
+                first, started = sink.bulk, time.monotonic()
+            if not wait_until(lambda: sink.bulk >= first + (queued - first) // 5, DRAIN_TIMEOUT):
                 raise RuntimeError("the workers delivered too little; see the worker logs")
             ahead = queued_bulk(app)
             loaded = timed_request(request, sink)
-            print(f"reset while draining: arrived {loaded:.3f} s after the request, "
-                  f"with {ahead} bulk copies still queued")
+            print(f"reset while draining: 250 after {loaded:.3f} s, with {ahead} bulk copies still queued")
             if not wait_until(lambda: sink.bulk >= queued, DRAIN_TIMEOUT):
                 print(f"warning: only {sink.bulk} of {queued} copies arrived in time")
-            rate = (sink.bulk - 1) / max(sink.last_bulk - sink.first_bulk, 1e-9)
-            print(f"bulk: {sink.bulk} copies delivered at {rate:.0f} messages/s")
-            idle = timed_request(request, sink)
-            print(f"baseline, same run, idle queue: reset arrived {idle:.3f} s after the request "
-                  f"(loaded/idle = {loaded / idle:.2f})")
-            print(f"first-in-first-out would have made it wait behind {ahead} copies: "
-                  f"about {ahead / rate:.1f} s (priority saves {ahead / rate / loaded:.0f}x)")
+            rate = bulk_rate(sink, first, started)
+            target = 0.8 * total / options.latency if options.latency else float("nan")
+            print(f"bulk: {sink.bulk - first} copies at {rate:.1f} messages/s; target 0.8 x {total} "
+                  f"connections / {options.latency} s = {target:.0f}/s (rate/target = {rate / target:.2f}); "
+                  f"bulk/baseline = {rate / base:.1f}")
+            idle = idle_latencies(request, sink, options.idle_samples)
+            idle_median = statistics.median(idle)
+            print(f"idle queue, same run: request to 250 median {idle_median * 1000:.1f} ms "
+                  f"(min {min(idle) * 1000:.1f}, max {max(idle) * 1000:.1f}; loaded/idle = "
+                  f"{loaded / idle_median:.1f})")
+            peaks = [peak_mb(p) for p in processes]
+            print("peak memory per worker: " + ", ".join(f"{mb:.0f} MB" for mb in peaks))
+            cpu = sum(cpu_seconds(p) for p in processes)
+            copies = sink.bulk - first
+            each = cpu / max(copies, 1)
+            cores = os.cpu_count() or 1
+            print(f"worker CPU: {cpu:.1f} s for {copies} copies = {each * 1000:.1f} ms each; "
+                  f"CPU bound on {cores} idle cores: about {cores / each:.0f} messages/s")
             for process in processes:
                 stop_worker(process)
             dispose(app)
@@ -270,7 +366,8 @@ def run(messages: int, workers: int, kind: str, tmp: Path) -> str:
         for process in processes:
             stop_worker(process)
         controller.stop()
-    return f"reset_delay_s={loaded:.3f} bulk_rate={rate:.1f}"
+    return (f"reset_delay_s={loaded:.3f} idle_median_s={idle_median:.4f} bulk_rate={rate:.1f} "
+            f"target={target:.0f} bulk/baseline={rate / base:.1f} peak_mb={max(peaks):.0f}")
 
 
 def main() -> None:
@@ -278,12 +375,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--smtp-latency", type=float, default=0.1,
+                        help="seconds the sink waits in DATA, on each connection independently")
+    parser.add_argument("--connections", type=int, default=8, help="MAIL_CONNECTIONS of each worker")
+    parser.add_argument("--baseline-messages", type=int, default=300)
+    parser.add_argument("--idle-samples", type=int, default=15)
     parser.add_argument("--db", choices=["auto", "sqlite", "postgresql"], default="auto")
-    options = parser.parse_args()
-    kind = options.db if options.db != "auto" else ("postgresql" if postgres_reachable() else "sqlite")
+    args = parser.parse_args()
+    kind = args.db if args.db != "auto" else ("postgresql" if postgres_reachable() else "sqlite")
+    options = Options(args.messages, args.workers, kind, args.smtp_latency, args.connections,
+                      min(args.baseline_messages, args.messages // 5), args.idle_samples)
     tmp = Path(tempfile.mkdtemp(prefix="mailroom-priority-"))
     try:
-        last = run(options.messages, options.workers, kind, tmp)
+        last = run(options, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(last)

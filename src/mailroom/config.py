@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from mailroom.mail import DeliverySettings
+
 DEVELOPMENT = "development"
 PRODUCTION = "production"
 TESTING = "testing"
@@ -89,6 +91,10 @@ ENV_KEYS: dict[str, Callable[[str], Any]] = {
     "MAIL_WORKER_INPROCESS": parse_bool,
     "MAIL_DEV_MAILBOX": parse_bool,
     "MAILROOM_DATABASE_URL": parse_optional_str,
+    "MAIL_CONNECTIONS": parse_int,
+    "MAIL_RESERVED_CONNECTIONS": parse_int,
+    "MAIL_RATE_LIMIT": parse_optional_str,
+    "OUTBOX_MAX_THROTTLES": parse_int,
     "OUTBOX_MAX_ATTEMPTS": parse_int,
     "OUTBOX_BACKOFF_BASE": parse_int,
     "OUTBOX_BACKOFF_MAX": parse_int,
@@ -164,8 +170,6 @@ def defaults() -> dict[str, Any]:
         "OUTBOX_MAX_ATTEMPTS": 8,
         "OUTBOX_BACKOFF_BASE": 30,
         "OUTBOX_BACKOFF_MAX": 3600,
-        "OUTBOX_CLAIM_TTL": 300,
-        "OUTBOX_BATCH_SIZE": 100,
         # Days a finished message keeps its body; seconds between a worker's purges (0: none).
         "OUTBOX_RETENTION_DAYS": 7,
         "OUTBOX_PURGE_INTERVAL": 3600,
@@ -308,12 +312,26 @@ def _mail(config: dict[str, Any]) -> None:
         raise ConfigError("MAIL_USE_TLS and MAIL_USE_SSL cannot both be true")
     if config["OUTBOX_RETENTION_DAYS"] < 0:
         raise ConfigError("OUTBOX_RETENTION_DAYS must be 0 or more (days a sent message keeps its body)")
+    _delivery(config)
+
+
+def _delivery(config: dict[str, Any]) -> DeliverySettings:
+    """The delivery engine's settings (the mail extension's defaults), naming the one that is wrong."""
+    try:
+        return DeliverySettings.of(config)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _web(config: dict[str, Any], instance_path: str) -> None:
     """The database URI, rate-limit storage and cookie flags that follow from other settings."""
     if not config.get("SQLALCHEMY_DATABASE_URI"):
         config["SQLALCHEMY_DATABASE_URI"] = database_uri(config["DATABASE_URL"], instance_path)
+    if str(config["SQLALCHEMY_DATABASE_URI"]).startswith("postgresql"):
+        # Each SMTP connection of a worker claims on a database connection of its own.
+        options = dict(config["SQLALCHEMY_ENGINE_OPTIONS"])
+        options.setdefault("max_overflow", _delivery(config).connections + 10)
+        config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     config.setdefault("RATELIMIT_STORAGE_URI", config["REDIS_URL"] or "memory://")
     config.setdefault("RATELIMIT_KEY_PREFIX", config["REDIS_KEY_PREFIX"] + "limits")
     config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)

@@ -15,6 +15,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from mailroom.domain.clock import FrozenClock
 from mailroom.extensions import db
+from mailroom.mail import heartbeats
 from mailroom.mail.compose import Attachment, Envelope, build_message, queue
 from mailroom.models import Announcement, User
 from mailroom.services import announcements
@@ -262,6 +263,30 @@ def test_counts_and_the_oldest_queued_age(app: Flask, client: FlaskClient, admin
     for status, count in {"queued": 2, "sending": 1, "sent": 3, "failed": 1}.items():
         assert re.search(rf'id="count-{status}">{count}<', page), status
     assert 'data-seconds="600.0">10 min 0 s<' in page
+
+
+def test_the_engine_panel_shows_lanes_rate_and_each_workers_breaker(
+        app: Flask, client: FlaskClient, admin: User, clock: FrozenClock) -> None:
+    put(app, clock, "queued", START - timedelta(minutes=1))
+    put(app, clock, "sending", START - timedelta(minutes=1))
+    for _ in range(6):
+        put(app, clock, "sent", START - timedelta(seconds=30))
+    clock.set(START)
+    page = client.get("/admin/dashboard").get_data(as_text=True)
+    assert re.search(r'id="lane-transactional">.*?lane-queued">1<.*?lane-due">1<.*?lane-in-flight">1<',
+                     page, re.S)
+    assert re.search(r'id="lane-bulk">.*?lane-queued">0<', page, re.S)
+    assert 'id="current-rate">0.1/s<' in page
+    assert 'id="breaker">closed<' in page
+    assert 'id="no-workers"' in page
+    with app.app_context(), db.engine.connect() as connection:
+        heartbeats.publish(connection, "host:42:abc", {
+            "seen_at": START, "connections": 8, "reserved": 1, "in_flight": 3, "sent": 10,
+            "failed": 0, "throttled": 0, "unreachable": 4, "rate": 2.5, "breaker": "open"})
+    page = client.get("/admin/dashboard").get_data(as_text=True)
+    assert 'id="breaker">open<' in page
+    assert "<code>host:42:abc</code>" in page
+    assert "8 (1 reserved)" in page
 
 
 def test_the_chart_draws_sent_and_failed_per_minute(app: Flask, client: FlaskClient, admin: User,

@@ -123,7 +123,7 @@ def test_an_unsubscribed_user_is_skipped_but_still_gets_account_email(
     assert by_recipient["alice@example.com"].message["List-Unsubscribe"] is not None
 
 
-@pytest.mark.parametrize("app_config", [{"OUTBOX_BATCH_SIZE": 2}])
+@pytest.mark.parametrize("app_config", [{"OUTBOX_BATCH_SIZE": 2, "MAIL_CONNECTIONS": 1}])
 def test_account_email_is_delivered_before_an_announcement_queued_earlier(
         app: Flask, smtp: SMTPServer, deliver: Callable[[], int]) -> None:
     add_users(app, 6)

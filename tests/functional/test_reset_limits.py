@@ -69,7 +69,7 @@ def test_per_client_limit_sends_nothing_more_and_answers_the_same(
         make_user(name, f"{name}@example.com")
     replies = {reply(ask(client, f"{name}@example.com")) for name in names}
     assert len(replies) == 1
-    assert delivered(smtp, deliver) == ["alice@example.com", "bob@example.com", "carol@example.com"]
+    assert sorted(delivered(smtp, deliver)) == ["alice@example.com", "bob@example.com", "carol@example.com"]
     # Another client is not held back by the first one's limit.
     ask(app.test_client(), "erin@example.com", address="192.0.2.7")
     assert delivered(smtp, deliver)[-1] == "erin@example.com"

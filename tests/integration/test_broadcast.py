@@ -35,7 +35,7 @@ def broadcast(runner: FlaskCliRunner, *args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-@pytest.mark.parametrize("app_config", [{"MAIL_MAX_EMAILS": 50}])
+@pytest.mark.parametrize("app_config", [{"MAIL_MAX_EMAILS": 50, "MAIL_CONNECTIONS": 1}])
 def test_500_messages_with_mail_max_emails_50_use_exactly_10_connections(
         app: Flask, smtp: SMTPServer, deliver: Callable[[], int]) -> None:
     add_users(app, 500)

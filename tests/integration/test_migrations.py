@@ -8,7 +8,7 @@ from sqlalchemy import inspect
 
 from mailroom import create_app
 from mailroom.extensions import db
-from mailroom.mail.schema import VERSION_TABLE, differences
+from mailroom.mail.schema import VERSION_TABLE, differences, downgrade
 from tests.conftest import base_config
 
 
@@ -19,6 +19,7 @@ def test_upgrade_from_empty_then_check_finds_nothing_to_do(database_url: str) ->
     down = runner.invoke(args=["db", "downgrade", "base"])
     assert down.exit_code == 0, down.output
     with app.app_context():
+        downgrade(db.engine)  # what the mail history added to the tables Mailroom's history made
         assert set(inspect(db.engine).get_table_names()) <= {"alembic_version", VERSION_TABLE}
     for command in (["db", "upgrade"], ["mail", "upgrade"], ["db", "check"]):
         result = runner.invoke(args=command)

@@ -8,11 +8,19 @@ import pytest
 
 from mailroom.mail.parse import bare, decoded, unescape
 from mailroom.mail.recorder import Outcome
-from mailroom.mail.transport import PermanentFailure, TemporaryFailure, _refused, classify, mail_options
+from mailroom.mail.transport import (
+    PermanentFailure,
+    TemporaryFailure,
+    Throttled,
+    _refused,
+    classify,
+    mail_options,
+)
 
 
-@pytest.mark.parametrize(("code", "kind"), [(421, TemporaryFailure), (450, TemporaryFailure),
-                                            (451, TemporaryFailure), (550, PermanentFailure),
+@pytest.mark.parametrize(("code", "kind"), [(421, Throttled), (450, TemporaryFailure),
+                                            (451, Throttled), (454, Throttled), (452, TemporaryFailure),
+                                            (550, PermanentFailure),
                                             (554, PermanentFailure), (250, TemporaryFailure)])
 def test_reply_codes_are_temporary_or_permanent(code: int, kind: type) -> None:
     error = classify(code, "text")
@@ -26,6 +34,10 @@ def test_all_recipients_refused_is_permanent_only_when_every_refusal_is() -> Non
     assert isinstance(_refused(permanent), PermanentFailure)
     assert isinstance(_refused(mixed), TemporaryFailure)
     assert str(_refused(mixed)) == "a@x: 550 no; b@x: 450 busy"
+    slow_down = smtplib.SMTPRecipientsRefused({"a@x": (451, b"later"), "b@x": (454, b"later")})
+    assert isinstance(_refused(slow_down), Throttled)
+    assert type(_refused(smtplib.SMTPRecipientsRefused({"a@x": (451, b"l"), "b@x": (450, b"b")}))) is (
+        TemporaryFailure)
 
 
 def test_smtputf8_is_asked_for_only_when_needed() -> None:

@@ -12,13 +12,21 @@ host may rely on is named here; the modules below are the implementation.
 from flask_mail import Attachment, email_dispatched
 
 from mailroom.domain.errors import AddressInvalid, HeaderInjection
-from mailroom.mail.admin import QueueStatus, RetryRefused, queue_status, retry_failed, status_counts
+from mailroom.mail.admin import (
+    QueueStatus,
+    RetryRefused,
+    engine_status,
+    queue_status,
+    retry_failed,
+    status_counts,
+)
 from mailroom.mail.compose import Attachment as FileAttachment
 from mailroom.mail.compose import Envelope, compose, render_pair, stream_headers
 from mailroom.mail.deferred import Builder, Intent, Skip, UnknownBuilder
 from mailroom.mail.devmail import bp as dev_mailbox
 from mailroom.mail.devmail import framed_html
 from mailroom.mail.extension import Connection, Mail
+from mailroom.mail.heartbeats import Engine, Lane, WorkerReport
 from mailroom.mail.locale import rendering_timezone, speaking
 from mailroom.mail.message import Message
 from mailroom.mail.mime import bare_address, split_address
@@ -33,6 +41,7 @@ from mailroom.mail.models import (
     Suppression,
 )
 from mailroom.mail.models import metadata as mail_metadata
+from mailroom.mail.settings import DeliverySettings
 from mailroom.mail.signals import email_delivered
 from mailroom.mail.store import MailState, state
 
@@ -43,12 +52,15 @@ __all__ = [
     "Attachment",
     "Builder",
     "Connection",
+    "DeliverySettings",
     "DevMail",
+    "Engine",
     "Envelope",
     "FileAttachment",
     "HeaderInjection",
     "InboundEvent",
     "Intent",
+    "Lane",
     "Mail",
     "MailEvent",
     "MailState",
@@ -60,11 +72,13 @@ __all__ = [
     "Skip",
     "Suppression",
     "UnknownBuilder",
+    "WorkerReport",
     "bare_address",
     "compose",
     "dev_mailbox",
     "email_delivered",
     "email_dispatched",
+    "engine_status",
     "framed_html",
     "mail_metadata",
     "queue_status",

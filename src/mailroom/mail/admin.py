@@ -13,6 +13,7 @@ from html import escape
 from flask import current_app
 from sqlalchemy import ColumnElement, func, select, update
 
+from mailroom.mail import heartbeats
 from mailroom.mail.deferred import unknown_builders
 from mailroom.mail.message import Message
 from mailroom.mail.models.outbox import OutboxMessage, OutboxStatus
@@ -82,6 +83,13 @@ def queue_status() -> QueueStatus:
     return snapshot
 
 
+def engine_status() -> heartbeats.Engine:
+    """Per-lane queue depth, messages in flight, the current rate, and each live worker's breaker."""
+    status = heartbeats.engine_status(db.session.connection(), now())
+    db.session.commit()
+    return status
+
+
 def find(identifier: str) -> OutboxMessage:
     """A row by its number or its Message-ID (with or without the angle brackets)."""
     text = identifier.strip()
@@ -110,6 +118,7 @@ def retry(identifier: str) -> OutboxMessage:
                            "(or no longer works): the person should ask for a new email")
     if row.status == FAILED:
         row.attempts = 0
+        row.throttles = 0
         row.failed_at = None
     row.status = QUEUED
     row.next_attempt_at = now()
@@ -126,7 +135,7 @@ def retry_failed(ids: list[int] | None = None) -> int:
         condition = condition & OutboxMessage.id.in_(ids)
     result = db.session.execute(
         update(OutboxMessage).where(condition)
-        .values(status=QUEUED, attempts=0, next_attempt_at=now(), failed_at=None,
+        .values(status=QUEUED, attempts=0, throttles=0, next_attempt_at=now(), failed_at=None,
                 claimed_by=None, claimed_until=None))
     db.session.commit()
     return int(getattr(result, "rowcount", 0) or 0)

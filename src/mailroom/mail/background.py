@@ -35,7 +35,7 @@ def start(app: Flask) -> InProcessWorker:
         running = services.get(SERVICE)
         if isinstance(running, InProcessWorker):
             return running
-        worker = Worker(app)
+        worker = Worker(app, inprocess=True)
         thread = threading.Thread(target=worker.run_forever, args=(POLL_SECONDS,),
                                   name="mailroom-worker", daemon=True)
         running = services[SERVICE] = InProcessWorker(worker, thread)

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, select, update
 
-from mailroom.mail.models.outbox import OutboxMessage, OutboxStatus
+from mailroom.mail.models.outbox import BULK, PRIORITY, OutboxMessage, OutboxStatus
 
 QUEUED = OutboxStatus.QUEUED.value
 SENDING = OutboxStatus.SENDING.value
@@ -37,6 +37,7 @@ class Claimed:
     attempts: int
     max_attempts: int
     meta: dict[str, Any]
+    throttles: int = 0
 
 
 COLUMNS = [TABLE.c[name] for name in Claimed.__dataclass_fields__]
@@ -66,9 +67,12 @@ def recover(connection: Connection, moment: datetime) -> int:
 
 
 def take(connection: Connection, worker_id: str, moment: datetime, until: datetime,
-         limit: int) -> list[Claimed]:
-    """Claim up to ``limit`` due rows until ``until``, account mail first, counting the attempt."""
-    due = (select(TABLE.c.id).where(due_condition(moment))
+         limit: int, account_only: bool = False) -> list[Claimed]:
+    """Claim up to ``limit`` due rows until ``until``, account mail first (or only), counting the attempt."""
+    condition = due_condition(moment)
+    if account_only:
+        condition = and_(condition, TABLE.c.priority < PRIORITY[BULK])
+    due = (select(TABLE.c.id).where(condition)
            .order_by(TABLE.c.priority, TABLE.c.next_attempt_at, TABLE.c.id)
            .limit(limit).with_for_update(skip_locked=True))
     rows = connection.execute(
@@ -81,19 +85,23 @@ def take(connection: Connection, worker_id: str, moment: datetime, until: dateti
 
 
 def claim(connection: Connection, worker_id: str, moment: datetime, until: datetime,
-          limit: int) -> list[Claimed]:
-    """One transaction: recover expired claims, then take a batch."""
+          limit: int, account_only: bool = False, recovering: bool = True) -> list[Claimed]:
+    """One transaction: recover expired claims (unless told not to), then take a few rows."""
     with connection.begin():
         relax(connection)
-        recover(connection, moment)
-        return take(connection, worker_id, moment, until, limit)
+        if recovering:
+            recover(connection, moment)
+        return take(connection, worker_id, moment, until, limit, account_only)
 
 
-def renew(connection: Connection, worker_id: str, rows: Sequence[Claimed], until: datetime) -> set[int]:
-    """Extend this worker's claim on those of ``rows`` it still holds; their ids."""
+def renew(connection: Connection, worker_id: str, ids: Sequence[int], until: datetime) -> set[int]:
+    """Extend this worker's claim on those of the rows ``ids`` it still holds; their ids."""
+    if not ids:
+        return set()
     with connection.begin():
+        relax(connection)
         held = connection.execute(
-            update(TABLE).where(TABLE.c.id.in_([r.id for r in rows]),
+            update(TABLE).where(TABLE.c.id.in_(list(ids)),
                                 TABLE.c.claimed_by == worker_id, TABLE.c.status == SENDING)
             .values(claimed_until=until).returning(TABLE.c.id))
         return set(held.scalars())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from collections import Counter
@@ -15,7 +16,7 @@ from rich.table import Table
 
 from mailroom.domain.addresses import normalize_email
 from mailroom.domain.errors import AddressInvalid
-from mailroom.mail import admin, retention
+from mailroom.mail import admin, heartbeats, retention
 from mailroom.mail.catcher import DEFAULT_HOST, DEFAULT_PORT, run_catcher
 from mailroom.mail.deferred import unknown_builders
 from mailroom.mail.store import db, state
@@ -39,6 +40,13 @@ def _on_signals(event: threading.Event) -> None:
 
     signal.signal(signal.SIGTERM, handle)
     signal.signal(signal.SIGINT, handle)
+
+
+def _log_to_stderr() -> None:
+    """Workers log what operators need (unreachable server, slow-down replies) on stderr."""
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def _outcome(counts: Counter[str]) -> str:
@@ -78,6 +86,7 @@ def _warn_unknown_builders() -> None:
 @click.option("--poll", default=1.0, show_default=True, help="Seconds between polls when idle.")
 def worker_command(burst: bool, poll: float) -> None:
     """Deliver queued mail until SIGTERM (finishing the message in hand), or once with --burst."""
+    _log_to_stderr()
     _warn_unknown_builders()
     worker = Worker(_app())
     if burst:
@@ -92,7 +101,7 @@ def worker_command(burst: bool, poll: float) -> None:
 
 @mail_cli.command("status")
 def status_command() -> None:
-    """Messages in the outbox by status, what is due, and the age of the oldest undelivered one."""
+    """The outbox by status, each lane's queue, messages in flight, the current rate, each worker."""
     snapshot = admin.queue_status()
     table = Table(title="Outbox")
     table.add_column("status")
@@ -107,6 +116,26 @@ def status_command() -> None:
     console.print("oldest queued: " + ("none" if age is None else f"{_age(age.total_seconds())} old"))
     for line in unknown_builder_lines(snapshot.unknown_builders):
         console.print(line)
+    _print_engine(console, admin.engine_status())
+
+
+def _print_engine(console: Console, engine: heartbeats.Engine) -> None:
+    """The lanes, the rate and the workers, as tables."""
+    lanes = Table(title="Lanes")
+    for column in ("lane", "queued", "due now", "in flight"):
+        lanes.add_column(column, justify="left" if column == "lane" else "right")
+    for lane in engine.lanes:
+        lanes.add_row(lane.name, str(lane.queued), str(lane.due), str(lane.in_flight))
+    console.print(lanes)
+    console.print(f"current rate: {engine.rate:.1f} messages/s (last minute)")
+    console.print(f"circuit breaker: {engine.breaker}")
+    if not engine.workers:
+        console.print("workers: none reported in the last minute")
+        return
+    for w in engine.workers:
+        console.print(f"worker {w.worker_id}: {w.connections} connections ({w.reserved} reserved), "
+                      f"{w.in_flight} in flight, {w.sent} sent, {w.rate:.1f}/s, breaker {w.breaker}, "
+                      f"{w.unreachable} refused connections, {w.throttled} throttled", soft_wrap=True)
 
 
 @mail_cli.command("retry")

@@ -138,7 +138,7 @@ def defer_many(name: str, intents: Sequence[Intent], *, kind: str, subject: str,
     domain, attempts = message_id_domain(), current_app.config["OUTBOX_MAX_ATTEMPTS"]
     shared = {"kind": kind, "priority": PRIORITY[kind], "status": OutboxStatus.QUEUED.value,
               "template": name, "subject": subject, "sender": sender, "raw": b"", "attempts": 0,
-              "max_attempts": attempts, "next_attempt_at": moment, "created_at": moment,
+              "max_attempts": attempts, "throttles": 0, "next_attempt_at": moment, "created_at": moment,
               "announcement_id": announcement_id}
     stamp = int(moment.timestamp())
     rows = [{**shared, "message_id": make_msgid(domain=domain), "recipients": [intent.to],

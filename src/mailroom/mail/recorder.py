@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -113,11 +114,14 @@ class OutcomeWriter:
     Handing an outcome over is a lock-free append. The thread writes what has arrived when
     ``group`` outcomes are waiting, or ``interval`` seconds after its last write, whichever comes
     first: at full speed it commits every few messages without waking for each one, and a slow
-    server's outcomes are still written within milliseconds.
+    server's outcomes are still written within milliseconds. When the database cannot be reached
+    the group is kept and written again (on a new connection) once it can: nothing is dropped
+    while the process lives. ``on_written`` hears which rows' outcomes are committed.
     """
 
     def __init__(self, engine: Engine, worker_id: str, clock: Callable[[], datetime], *,
-                 group: int = 8, interval: float = 0.005, max_pending: int = 64) -> None:
+                 group: int = 8, interval: float = 0.005, max_pending: int = 256,
+                 on_written: Callable[[list[int]], None] | None = None) -> None:
         """Start the thread, which writes on a connection of its own."""
         self.engine = engine
         self.clock = clock
@@ -125,16 +129,17 @@ class OutcomeWriter:
         self.group = group
         self.interval = interval
         self.max_pending = max_pending
+        self.on_written = on_written
         self.pending: deque[Outcome] = deque()
         self.wake = threading.Event()
         self.closing = False
-        self.error: BaseException | None = None
+        self.give_up_at = float("inf")
+        self.failures = 0
         self.thread = threading.Thread(target=self._run, name="mailroom-outcomes", daemon=True)
         self.thread.start()
 
     def put(self, outcome: Outcome) -> None:
         """Hand an outcome over; waits while ``max_pending`` are still unwritten."""
-        self._raise_if_failed()
         while len(self.pending) >= self.max_pending and self.thread.is_alive():
             self.wake.set()
             threading.Event().wait(self.interval)
@@ -142,17 +147,15 @@ class OutcomeWriter:
         if len(self.pending) >= self.group and not self.wake.is_set():
             self.wake.set()
 
-    def close(self) -> None:
-        """Write what is left and stop the thread; raise if writing failed."""
+    def close(self, timeout: float = 60.0) -> None:
+        """Write what is left and stop the thread; after ``timeout`` s without a database, give up."""
+        self.give_up_at = time.monotonic() + timeout
         self.closing = True
         self.wake.set()
         self.thread.join()
-        self._raise_if_failed()
-
-    def _raise_if_failed(self) -> None:
-        """Surface a write failure in the sending thread."""
-        if self.error is not None:
-            raise RuntimeError(f"recording delivery outcomes failed: {self.error}") from self.error
+        if self.pending:
+            log.error("%d delivery outcomes could not be recorded; those messages may be sent again",
+                      len(self.pending))
 
     def _take(self) -> list[Outcome]:
         """Wait for a group or the interval, then take everything handed over so far."""
@@ -164,19 +167,25 @@ class OutcomeWriter:
         return group
 
     def _done(self) -> bool:
-        """Closed, with nothing left to write."""
-        return self.closing and not self.pending
+        """Closed, with nothing left to write (or no more time to write it)."""
+        return self.closing and (not self.pending or time.monotonic() >= self.give_up_at)
 
     def _run(self) -> None:
-        """Write until closed; after a failure keep discarding so the sender never waits."""
-        try:
-            with self.engine.connect() as connection:
-                self._write_all(connection)
-        except Exception as error:
-            log.exception("could not record delivery outcomes")
-            self.error = error
-            while not self._done():
-                self._take()
+        """Write until closed, reconnecting with a growing pause whenever the database fails."""
+        pause = 0.1
+        while True:
+            try:
+                with self.engine.connect() as connection:
+                    self._write_all(connection)
+                return
+            except Exception as error:
+                self.failures += 1
+                log.warning("could not record delivery outcomes (%s); retrying in %.1f s",
+                            type(error).__name__, pause)
+            if self._done():
+                return
+            threading.Event().wait(pause)
+            pause = min(pause * 2, 5.0)
 
     def _write_all(self, connection: Connection) -> None:
         """The write loop on one connection, which is discarded rather than pooled if anything fails."""
@@ -185,8 +194,18 @@ class OutcomeWriter:
             while not self._done():
                 group = self._take()
                 if group:
-                    write_outcomes(connection, self.statements, group, self.clock())
+                    self._write(connection, group)
             unprepare(connection)
         except Exception:
             connection.invalidate()
             raise
+
+    def _write(self, connection: Connection, group: list[Outcome]) -> None:
+        """Write one group; on failure put it back in front, in order, for the next try."""
+        try:
+            write_outcomes(connection, self.statements, group, self.clock())
+        except Exception:
+            self.pending.extendleft(reversed(group))
+            raise
+        if self.on_written is not None:
+            self.on_written([outcome.row_id for outcome in group])

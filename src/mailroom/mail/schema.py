@@ -60,6 +60,14 @@ def upgrade(engine: Engine) -> tuple[str | None, str | None]:
         return before, revision(connection)
 
 
+def downgrade(engine: Engine, target: str = "base") -> tuple[str | None, str | None]:
+    """Take the mail tables back to ``target`` (``base``: none left), in one transaction; (before, after)."""
+    with engine.begin() as connection:
+        before = revision(connection)
+        command.downgrade(_config(connection), target)
+        return before, revision(connection)
+
+
 def differences(engine: Engine) -> list[Any]:
     """What differs between the mail models and the database (empty when they agree)."""
     with engine.connect() as connection:

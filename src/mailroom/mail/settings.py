@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask
+
+from mailroom.domain.pacing import Rate, RateInvalid, parse_rate
+
+ENGINE_DEFAULTS: dict[str, Any] = {
+    # A claim's lifetime: a dead worker's mail is taken over after this (live ones renew).
+    "OUTBOX_CLAIM_TTL": 20,
+    # The most rows one connection claims at a time (it claims about a second's worth).
+    "OUTBOX_BATCH_SIZE": 20,
+    # Throttling replies (421, 451, 454) one message may get before it fails; they do not use
+    # its attempts.
+    "OUTBOX_MAX_THROTTLES": 30,
+    # The delivery engine: SMTP connections per worker process, how many of them carry account
+    # mail only, and the provider's rate limit ("14/second"; shared in Redis when REDIS_URL).
+    "MAIL_CONNECTIONS": 8,
+    "MAIL_RESERVED_CONNECTIONS": 1,
+    "MAIL_RATE_LIMIT": None,
+}
 
 
 def flask_mail_defaults(app: Flask) -> dict[str, Any]:
@@ -38,12 +57,46 @@ def our_defaults(app: Flask) -> dict[str, Any]:
         "OUTBOX_MAX_ATTEMPTS": 8,
         "OUTBOX_BACKOFF_BASE": 30,
         "OUTBOX_BACKOFF_MAX": 3600,
-        "OUTBOX_CLAIM_TTL": 300,
-        "OUTBOX_BATCH_SIZE": 100,
+        **ENGINE_DEFAULTS,
         "OUTBOX_RETENTION_DAYS": 7,
         "OUTBOX_PURGE_INTERVAL": 3600,
         "MAIL_SMTPUTF8": False,
     }
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    """The delivery engine's settings, read and checked once from a configuration."""
+
+    connections: int
+    reserved: int
+    rate: Rate | None
+    claim_ttl: float
+    batch_size: int
+    max_throttles: int
+
+    @classmethod
+    def of(cls, config: Mapping[str, Any]) -> DeliverySettings:
+        """From ``config`` (defaults for keys it lacks); ValueError names a wrong setting."""
+        value = {key: default if config.get(key) is None else config[key]
+                 for key, default in ENGINE_DEFAULTS.items()}
+        connections, reserved = int(value["MAIL_CONNECTIONS"]), int(value["MAIL_RESERVED_CONNECTIONS"])
+        if connections < 1:
+            raise ValueError("MAIL_CONNECTIONS must be at least 1")
+        if reserved < 0:
+            raise ValueError("MAIL_RESERVED_CONNECTIONS cannot be negative")
+        if float(value["OUTBOX_CLAIM_TTL"]) < 4:
+            raise ValueError("OUTBOX_CLAIM_TTL must be at least 4 seconds")
+        if int(value["OUTBOX_MAX_THROTTLES"]) < 1:
+            raise ValueError("OUTBOX_MAX_THROTTLES must be at least 1")
+        try:
+            rate = parse_rate(str(value["MAIL_RATE_LIMIT"])) if value["MAIL_RATE_LIMIT"] else None
+        except RateInvalid as error:
+            raise ValueError(f"MAIL_RATE_LIMIT: {error}") from None
+        return cls(connections=connections, reserved=min(reserved, connections - 1), rate=rate,
+                   claim_ttl=float(value["OUTBOX_CLAIM_TTL"]),
+                   batch_size=max(1, int(value["OUTBOX_BATCH_SIZE"])),
+                   max_throttles=int(value["OUTBOX_MAX_THROTTLES"]))
 
 
 def apply_defaults(app: Flask) -> None:
@@ -55,3 +108,7 @@ def apply_defaults(app: Flask) -> None:
         raise RuntimeError("MAIL_USE_TLS and MAIL_USE_SSL cannot both be true")
     if app.config["MAIL_TRANSPORT"] not in ("smtp", "devmail"):
         raise RuntimeError(f"MAIL_TRANSPORT must be smtp or devmail, not {app.config['MAIL_TRANSPORT']!r}")
+    try:
+        DeliverySettings.of(app.config)
+    except ValueError as error:
+        raise RuntimeError(str(error)) from None

@@ -19,6 +19,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 from mailroom.domain.clock import Clock, SystemClock
+from mailroom.mail.settings import DeliverySettings
 
 KEY = "mail"
 
@@ -90,6 +91,11 @@ class MailState:
     def port(self) -> int:
         """MAIL_PORT."""
         return int(self._config("MAIL_PORT"))
+
+    @property
+    def delivery(self) -> DeliverySettings:
+        """The delivery engine's settings (connections, lane, rate limit, claims), checked."""
+        return DeliverySettings.of(self.app.config)
 
     # --- time -------------------------------------------------------------------------------------
 

@@ -18,6 +18,9 @@ Refused = dict[str, tuple[int, str]]
 # Replies about the session, not the message (RFC 4954): authentication or encryption required,
 # credentials refused. Every message would get the same answer until the configuration is fixed.
 SESSION_REFUSALS = frozenset({530, 534, 535, 538})
+# Replies by which a provider says "too fast" (service busy, local error, TLS temporarily
+# unavailable): slow the sender down rather than count the message's attempt.
+THROTTLING = frozenset({421, 451, 454})
 
 
 class DeliveryError(Exception):
@@ -32,6 +35,10 @@ class DeliveryError(Exception):
 
 class TemporaryFailure(DeliveryError):
     """Worth retrying: the server was unreachable, timed out or answered 4xx."""
+
+
+class Throttled(TemporaryFailure):
+    """The server asked us to slow down (421, 451, 454): not the message's fault."""
 
 
 class ConnectionFailure(TemporaryFailure):
@@ -55,6 +62,10 @@ class Transport(Protocol):
         """Release the connection, if any."""
         ...
 
+    def connect(self) -> None:
+        """Make sure a connection is open (ConnectionFailure when none can be); used to probe."""
+        ...
+
 
 def tls_context(cafile: str | None) -> ssl.SSLContext:
     """A verifying context (certificate chain and host name): system CAs, or the operator's CA file."""
@@ -68,9 +79,11 @@ def local_hostname() -> str:
 
 
 def classify(code: int, text: str) -> DeliveryError:
-    """5xx is permanent; 4xx and anything unexpected are temporary."""
+    """5xx is permanent; throttling replies slow the sender; other 4xx and anything else are temporary."""
     if 500 <= code < 600:
         return PermanentFailure(f"{code} {text}")
+    if code in THROTTLING:
+        return Throttled(f"{code} {text}")
     return TemporaryFailure(f"{code} {text}")
 
 
@@ -90,6 +103,8 @@ def _refused(error: smtplib.SMTPRecipientsRefused) -> DeliveryError:
     """Every recipient refused: temporary if any refusal was, else permanent."""
     replies = {addr: (code, _decode(text)) for addr, (code, text) in error.recipients.items()}
     text = "; ".join(f"{addr}: {code} {reply}" for addr, (code, reply) in sorted(replies.items()))
+    if all(code in THROTTLING for code, _ in replies.values()):
+        return Throttled(text)
     if any(not 500 <= code < 600 for code, _ in replies.values()):
         return TemporaryFailure(text, replies)
     return PermanentFailure(text, replies)
@@ -172,6 +187,11 @@ class SMTPTransport:
         self.sent_on_connection = 0
         return self.connection
 
+    def connect(self) -> None:
+        """Open a connection unless one is open."""
+        if self.connection is None:
+            self.open()
+
     def _connection(self) -> smtplib.SMTP:
         """The open connection, replaced once MAIL_MAX_EMAILS messages have gone over it."""
         if self.connection is not None and self.max_emails and (
@@ -207,6 +227,8 @@ class SMTPTransport:
             if error.smtp_code in SESSION_REFUSALS:
                 self._drop()
                 raise ConnectionFailure(f"the server refused the session: {_describe(error)}") from None
+            if error.smtp_code == 421:  # the server is closing this connection
+                self._drop()
             raise classify(error.smtp_code, _decode(error.smtp_error)) from None
         except (smtplib.SMTPException, OSError) as error:
             self._drop()
@@ -257,6 +279,9 @@ class DevMailTransport:
     def close(self) -> None:
         """Nothing to release."""
 
+    def connect(self) -> None:
+        """Nothing to open."""
+
 
 class SuppressedTransport:
     """MAIL_SUPPRESS_SEND: accept everything, send nothing (the dispatch signal still fires)."""
@@ -267,6 +292,9 @@ class SuppressedTransport:
 
     def close(self) -> None:
         """Nothing to release."""
+
+    def connect(self) -> None:
+        """Nothing to open."""
 
 
 def transport_for(config: Mapping[str, Any]) -> Transport:

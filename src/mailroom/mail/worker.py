@@ -1,9 +1,12 @@
-"""The delivery worker: claim due outbox rows, hand them to the transport, record the outcome.
+"""The delivery worker: one process, ``MAIL_CONNECTIONS`` SMTP connections, each on a thread of its own.
 
-A drain keeps one transport (one SMTP connection) across all its batches and closes it when
-nothing is left. While a batch goes out, the next one is claimed on a second thread and outcomes
-are written on a third (``recorder.OutcomeWriter``), so the connection is never idle waiting for
-the database. See ``claims`` for how rows are claimed safely by many workers.
+A ``Worker`` holds what its connections share: the outcome writer (``recorder``), the claims held
+and their heartbeat (``leases``), the circuit breaker, the throttle, the rate limit (``pacer``)
+and the wake-up of idle connections. Each ``Sender`` (``sender``) owns one connection: it claims a
+few rows at a time and hands each to the two hooks every message passes through here:
+``prepare`` decides whether (and in what form) a claimed row is sent, and ``record`` writes what
+happened to it. The first ``MAIL_RESERVED_CONNECTIONS`` connections claim account mail only, so
+account mail never waits behind an announcement; the others take account mail first, then bulk.
 """
 
 from __future__ import annotations
@@ -16,24 +19,28 @@ import socket
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from mailroom.domain.backoff import RetryPolicy
+from mailroom.domain.breaker import BreakerState, CircuitBreaker
+from mailroom.domain.leases import LeasePolicy
+from mailroom.domain.pacing import Throttle
 from mailroom.domain.suppression import Screening, Verdict
-from mailroom.mail import claims, deferred, deliverability, inbound, retention
+from mailroom.mail import claims, deferred, deliverability, heartbeats, inbound, retention
 from mailroom.mail.claims import Claimed, due_condition
-from mailroom.mail.models.outbox import OutboxStatus
+from mailroom.mail.leases import Holdings
+from mailroom.mail.models.outbox import BULK, PRIORITY, OutboxStatus
+from mailroom.mail.pacer import Pacer, pacer_for
 from mailroom.mail.recorder import Outcome, OutcomeWriter
+from mailroom.mail.settings import DeliverySettings
 from mailroom.mail.signals import email_delivered
 from mailroom.mail.store import db, state
 from mailroom.mail.transport import (
-    ConnectionFailure,
     DeliveryError,
     PermanentFailure,
     Refused,
@@ -41,6 +48,7 @@ from mailroom.mail.transport import (
     Transport,
     transport_for,
 )
+from mailroom.mail.wakeup import listener_for
 
 __all__ = ["Claimed", "Worker", "due_condition", "new_worker_id", "policy_for"]
 
@@ -51,6 +59,12 @@ SENT = OutboxStatus.SENT.value
 FAILED = OutboxStatus.FAILED.value
 MAX_ERROR = 2000
 SENT_VALUES = {"status": SENT, "last_error": None}
+# How often expired claims are looked for while claiming (every claim in a burst).
+RECOVER_SECONDS = 1.0
+# What counts as a message handled (its outcome recorded), for reports and ``drain``'s result.
+HANDLED = ("sent", "failed", "retried", "skipped", "expired", "suppressed")
+# The longest pause between heartbeats (claims renewed, state published), whatever the TTL.
+HEARTBEAT_SECONDS = 5.0
 
 
 def new_worker_id() -> str:
@@ -66,96 +80,164 @@ def policy_for(app: Flask) -> RetryPolicy:
                        max_attempts=config["OUTBOX_MAX_ATTEMPTS"])
 
 
-@dataclass
-class Batch:
-    """Rows claimed together; when their claim is due for renewal; which are still ours (None: all)."""
-
-    rows: list[Claimed]
-    renew_at: datetime
-    held: set[int] | None = None
-
-
-@dataclass
-class Drain:
-    """What one drain holds: the transport, the outcome writer, and the claiming thread."""
-
-    transport: Transport
-    writer: OutcomeWriter
-    claimer: ThreadPoolExecutor
-    connection: Connection
+def handled(counts: Counter[str]) -> int:
+    """How many messages in ``counts`` had their outcome recorded."""
+    return sum(counts[key] for key in HANDLED)
 
 
 @dataclass
 class Worker:
-    """One delivery worker bound to an application."""
+    """One delivery worker process bound to an application.
+
+    ``transport_factory`` makes each connection's transport (default: from configuration);
+    ``sleeper`` waits between attempts (default: until ``stop``; tests move a frozen clock);
+    ``inprocess`` marks the development worker inside the web process.
+    """
 
     app: Flask
     worker_id: str = field(default_factory=new_worker_id)
     rng: random.Random = field(default_factory=random.SystemRandom)
-    transport: Transport | None = None
+    transport_factory: Callable[[], Transport] | None = None
+    sleeper: Callable[[float], Any] | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     stats: Counter[str] = field(default_factory=Counter)
+    breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
+    throttle: Throttle = field(default_factory=Throttle)
+    once: bool = False
+    inprocess: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    wake: threading.Condition = field(default_factory=threading.Condition)
+    generation: int = 0
+    writer: OutcomeWriter | None = None
+    holdings: Holdings | None = None
+    pacer: Pacer | None = None
+    last_recovery: float = float("-inf")
+
+    # --- time, settings, counters ------------------------------------------------------------
 
     def now(self) -> datetime:
         """The application's clock."""
         return state(self.app).clock.now()
 
+    def seconds(self) -> float:
+        """The application's clock in seconds (for the breaker, the throttle and the rate limit)."""
+        return self.now().timestamp()
+
+    def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` (returning early on stop), or let the injected sleeper move time."""
+        if seconds <= 0:
+            return
+        if self.sleeper is not None:
+            self.sleeper(seconds)
+        else:
+            self.stop.wait(seconds)
+
+    def settings(self) -> DeliverySettings:
+        """The engine's settings, as the application has them now."""
+        return state(self.app).delivery
+
     def claim_ttl(self) -> timedelta:
         """How long a claim lasts before another worker may take the row over."""
-        return timedelta(seconds=self.app.config["OUTBOX_CLAIM_TTL"])
+        return timedelta(seconds=self.settings().claim_ttl)
+
+    def leases(self) -> LeasePolicy:
+        """The lease rules from OUTBOX_CLAIM_TTL."""
+        return LeasePolicy(self.claim_ttl())
+
+    def count(self, key: str, amount: int = 1) -> None:
+        """Add to a statistic (connections update them concurrently)."""
+        with self.lock:
+            self.stats[key] += amount
+
+    def stopping(self) -> bool:
+        """Whether the worker was asked to stop."""
+        return self.stop.is_set()
+
+    def new_transport(self) -> Transport:
+        """A transport for one connection."""
+        if self.transport_factory is not None:
+            return self.transport_factory()
+        return transport_for(self.app.config)
 
     # --- claiming ------------------------------------------------------------------------------
 
-    def claim_batch(self, connection: Connection) -> Batch:
-        """Claim the next batch on ``connection`` (recovering expired claims first)."""
-        moment = self.now()
-        rows = claims.claim(connection, self.worker_id, moment, moment + self.claim_ttl(),
-                            self.app.config["OUTBOX_BATCH_SIZE"])
-        return Batch(rows, moment + self.claim_ttl() / 2)
-
     def claim(self, limit: int) -> list[Claimed]:
-        """Claim up to ``limit`` due rows now, on a connection of its own."""
+        """Claim up to ``limit`` due rows now, on a connection of its own, outside any run."""
         moment = self.now()
         with db.engine.connect() as connection:
             return claims.claim(connection, self.worker_id, moment, moment + self.claim_ttl(), limit)
 
-    def _still_held(self, batch: Batch, row: Claimed, moment: datetime) -> bool:
-        """Whether ``row`` is still ours; once half the claim's lifetime has gone, the claim on the
-        whole batch is extended first (a batch claimed ahead may have waited that long)."""
-        if moment >= batch.renew_at:
-            with db.engine.connect() as connection:
-                batch.held = claims.renew(connection, self.worker_id, batch.rows,
-                                          moment + self.claim_ttl())
-            batch.renew_at = moment + self.claim_ttl() / 2
-        return batch.held is None or row.id in batch.held
+    def claim_for(self, account_only: bool, limit: int) -> list[Claimed]:
+        """Claim a few rows for one connection and hold them (recovering expired claims now and then)."""
+        assert self.holdings is not None
+        moment = self.now()
+        recovering = self.once or self.seconds() - self.last_recovery >= RECOVER_SECONDS
+        if recovering:
+            self.last_recovery = self.seconds()
+        with db.engine.connect() as connection:
+            rows = claims.claim(connection, self.worker_id, moment, moment + self.claim_ttl(), limit,
+                                account_only=account_only, recovering=recovering)
+        self.holdings.add(rows, moment)
+        return rows
 
-    # --- outcomes ------------------------------------------------------------------------------
+    def usable(self, row: Claimed) -> bool:
+        """Whether a send of ``row`` may start: the claim is still ours and fresh enough."""
+        assert self.holdings is not None
+        return self.holdings.usable(row.id)
 
-    def _record(self, drain: Drain, row: Claimed, outcome: Outcome, refused: Refused | None = None) -> None:
-        """Hand an outcome to the writer with its effects: a final one drops an account body, and
-        recipients refused with 5xx are recorded as hard bounces (which suppresses them)."""
+    # --- the two hooks: what is sent, what is recorded -------------------------------------------
+
+    def screen(self, rows: Sequence[Claimed]) -> deliverability.BatchScreen:
+        """Pre-send screening of a connection's claim (expired links, suppressed addresses): two queries."""
+        return deliverability.screen_batch(rows, self.now())
+
+    def prepare(self, row: Claimed, found: Screening | None = None) -> Claimed | None:
+        """Decide whether a claimed row is sent and in what form; None when its outcome is recorded here.
+
+        The place for pre-send checks: a screened-out row is withheld (expired, suppressed), a row
+        past its attempts fails, a deferred row is built.
+        """
+        if found is not None and found.verdict is not Verdict.SEND:
+            self.withhold(row, found)
+            return None
+        if found is not None:
+            row = replace(row, recipients=list(found.recipients))
+        if row.attempts > row.max_attempts:
+            self.failed(row, PermanentFailure(
+                f"gave up after {row.attempts - 1} attempts (workers stopped mid-delivery)"))
+            return None
+        if not row.raw:
+            return self._materialize(row)
+        return row
+
+    def record(self, row: Claimed, outcome: Outcome, refused: Refused | None = None) -> None:
+        """Write what happened to a claimed row (on the writer's thread, in groups), with its effects:
+        a final outcome drops an account body, recipients refused with 5xx are recorded as bounces."""
+        assert self.writer is not None
         if deliverability.is_final(outcome.values):
             outcome = replace(outcome, expressions={**outcome.expressions,
                                                     **deliverability.drop_account_body()})
-        drain.writer.put(outcome)
+        self.writer.put(outcome)
         if refused:
             deliverability.record_refusals(row.id, refused, "smtp")
 
-    def _sent(self, drain: Drain, row: Claimed, refused: Refused) -> None:
-        """Record a delivery and signal it; recipients refused with 4xx keep the row queued for them."""
-        self.stats["sent"] += 1
-        reply = str(getattr(drain.transport, "last_reply", "") or "")[:MAX_ERROR] or None
-        if not refused:
-            self._record(drain, row, Outcome(row.id, {**SENT_VALUES, "server_reply": reply},
-                                             stamp="sent_at"))
+    # --- outcomes ------------------------------------------------------------------------------
+
+    def sent(self, row: Claimed, refused: Refused, reply: str = "") -> None:
+        """Record a delivery (with the server's reply) and signal it; recipients refused with 4xx keep
+        the row queued for them."""
+        self.count("sent")
+        if refused:
+            self.record(row, self._partly_sent(row, refused), refused)
         else:
-            self._record(drain, row, self._partly_sent(row, refused), refused)
+            self.record(row, Outcome(row.id, {**SENT_VALUES, "server_reply": reply[:MAX_ERROR] or None},
+                                     stamp="sent_at"))
         self._signal(row)
 
-    def _withhold(self, drain: Drain, row: Claimed, found: Screening) -> None:
+    def withhold(self, row: Claimed, found: Screening) -> None:
         """Close a row that must not go out (its link expired, or everyone is suppressed)."""
-        self.stats[found.verdict.value] += 1
-        self._record(drain, row, Outcome(row.id, deliverability.withheld_values(found), stamp="closed_at"))
+        self.count(found.verdict.value)
+        self.record(row, Outcome(row.id, deliverability.withheld_values(found), stamp="closed_at"))
 
     def _partly_sent(self, row: Claimed, refused: Refused) -> Outcome:
         """Sent, noting who refused; queued again for those refused with 4xx while attempts last."""
@@ -167,26 +249,52 @@ class Worker:
         return Outcome(row.id, {"status": QUEUED, "recipients": later, "next_attempt_at": retry_at,
                                 "last_error": note})
 
-    def _failed(self, drain: Drain, row: Claimed, error: DeliveryError) -> None:
+    def failed(self, row: Claimed, error: DeliveryError) -> None:
         """Retry later with backoff and jitter, or give up: permanent errors and exhausted attempts fail."""
         text = str(error)[:MAX_ERROR]
         retry_at = None if error.permanent else policy_for(self.app).next_attempt(
             row.attempts, self.now(), self.rng)
         if retry_at is None or row.attempts >= row.max_attempts:
             log.warning("message %s failed: %s", row.message_id, text)
-            self.stats["failed"] += 1
-            self._record(drain, row, Outcome(row.id, {"status": FAILED, "last_error": text},
-                                             stamp="failed_at"), error.refused)
+            self.count("failed")
+            self.record(row, Outcome(row.id, {"status": FAILED, "last_error": text}, stamp="failed_at"),
+                        error.refused)
         else:
-            self.stats["retried"] += 1
-            self._record(drain, row, Outcome(row.id, {"status": QUEUED, "next_attempt_at": retry_at,
-                                                      "last_error": text}))
+            self.count("retried")
+            self.record(row, Outcome(row.id, {"status": QUEUED, "next_attempt_at": retry_at,
+                                              "last_error": text}))
 
-    def _release(self, drain: Drain, rows: Sequence[Claimed]) -> None:
-        """Give back rows claimed but not attempted, so they are due again at once."""
+    def release(self, rows: Sequence[Claimed], error: DeliveryError | None = None,
+                due: datetime | None = None) -> None:
+        """Give back rows without counting an attempt (not their fault), due at once or at ``due``."""
+        values: dict[str, Any] = {"status": QUEUED}
+        if error is not None:
+            values["last_error"] = str(error)[:MAX_ERROR]
+        if due is not None:
+            values["next_attempt_at"] = due
         for row in rows:
-            self._record(drain, row, Outcome(row.id, {"status": QUEUED},
-                                             {"attempts": claims.TABLE.c.attempts - 1}))
+            self.record(row, Outcome(row.id, values, {"attempts": claims.TABLE.c.attempts - 1}))
+
+    def throttled(self, row: Claimed, error: DeliveryError) -> None:
+        """The server said "slow down": pause the whole worker and give the row back without using
+        an attempt; a row throttled OUTBOX_MAX_THROTTLES times fails, saying so."""
+        with self.lock:
+            pause = self.throttle.hit(self.seconds(), self.rng)
+            self.stats["throttled"] += 1
+        log.warning("the mail server asks us to slow down (%s): pausing %.1f s", error, pause)
+        throttles = row.throttles + 1
+        if throttles >= self.settings().max_throttles:
+            self.count("failed")
+            reason = (f"gave up after {throttles} throttling replies "
+                      f"(the server kept asking to slow down): {error}")
+            self.record(row, Outcome(row.id, {"status": FAILED, "last_error": reason[:MAX_ERROR],
+                                              "throttles": throttles},
+                                     {"attempts": claims.TABLE.c.attempts - 1}, stamp="failed_at"))
+            return
+        self.record(row, Outcome(row.id, {"status": QUEUED, "last_error": str(error)[:MAX_ERROR],
+                                          "throttles": throttles,
+                                          "next_attempt_at": self.now() + timedelta(seconds=pause)},
+                                 {"attempts": claims.TABLE.c.attempts - 1}))
 
     def _signal(self, row: Claimed) -> None:
         """Fire ``email_delivered`` with the message as delivered (rebuilt only when someone listens)."""
@@ -196,120 +304,231 @@ class Worker:
 
         email_delivered.send(self.app, message=message_from_raw(row.raw, row.recipients))
 
-    # --- delivering ----------------------------------------------------------------------------
-
-    def _materialize(self, drain: Drain, row: Claimed) -> Claimed | None:
+    def _materialize(self, row: Claimed) -> Claimed | None:
         """Build a deferred row's message; None when there is nothing to send (or it failed)."""
         try:
             built = deferred.materialize(row, self.worker_id)
         except Exception as error:  # a builder's bug or a database hiccup: retry like a 4xx
             log.warning("building deferred message %s failed: %s", row.message_id, type(error).__name__)
-            self._failed(drain, row, TemporaryFailure(f"building the message failed: {error!r}"[:200]))
+            self.failed(row, TemporaryFailure(f"building the message failed: {error!r}"[:200]))
             return None
         if built is None:
-            self.stats["skipped"] += 1
+            self.count("skipped")
         return built
 
-    def deliver_one(self, drain: Drain, row: Claimed) -> None:
-        """Send one claimed row and record what happened; ConnectionFailure is left to the batch."""
-        if row.attempts > row.max_attempts:
-            self._failed(drain, row, PermanentFailure(
-                f"gave up after {row.attempts - 1} attempts (workers stopped mid-delivery)"))
-            return
-        if not row.raw:
-            built = self._materialize(drain, row)
-            if built is None:
-                return
-            row = built
-        try:
-            refused = drain.transport.send(row.sender, row.recipients, row.raw)
-        except ConnectionFailure:
-            raise
-        except DeliveryError as error:
-            self._failed(drain, row, error)
-            return
-        self._sent(drain, row, refused)
+    # --- shared gates: breaker, throttle, rate limit -------------------------------------------
 
-    def deliver_batch(self, drain: Drain, batch: Batch) -> bool:
-        """Deliver a batch in order; False when the drain should end (stopping, or no connection)."""
-        rows = batch.rows
-        screen = deliverability.screen_batch(rows, self.now())
-        for index, row in enumerate(rows):
-            if self.stop.is_set():
-                self._release(drain, rows[index:])
-                return False
-            if not self._still_held(batch, row, self.now()):
-                continue
-            found = screen.of(row.id)
-            if found is not None and found.verdict is not Verdict.SEND:
-                self._withhold(drain, row, found)
-                continue
-            if found is not None:
-                row = replace(row, recipients=list(found.recipients))
-            try:
-                self.deliver_one(drain, row)
-            except ConnectionFailure as error:
-                log.warning("cannot reach the mail server: %s", error)
-                for waiting in rows[index:]:
-                    self._failed(drain, waiting, error)
-                return False
-        return True
+    def admit(self) -> tuple[bool, bool]:
+        """Whether a connection may try the server now, and whether it is the breaker's probe."""
+        with self.lock:
+            allowed = self.breaker.allow(self.seconds())
+            return allowed, self.breaker.state is BreakerState.HALF_OPEN
 
-    def _open_drain(self, connection: Connection) -> Drain:
-        """A transport (the injected one, or one from configuration), a writer and a claimer."""
-        transport = self.transport or transport_for(self.app.config)
-        writer = OutcomeWriter(db.engine, self.worker_id, self.now)
-        claimer = ThreadPoolExecutor(1, thread_name_prefix="mailroom-claims")
-        return Drain(transport, writer, claimer, connection)
+    def breaker_wait(self) -> float:
+        """Seconds a connection refused by the breaker waits before asking again."""
+        with self.lock:
+            return self.breaker.wait(self.seconds())
 
-    def _close_drain(self, drain: Drain) -> None:
-        """Close the SMTP connection (unless injected), then wait for every outcome to be written."""
-        try:
-            if self.transport is None:
-                drain.transport.close()
-        finally:
-            drain.claimer.shutdown(wait=True)
-            drain.writer.close()
+    def unreachable(self, error: DeliveryError) -> None:
+        """A connection could not be opened: count it and open the breaker."""
+        with self.lock:
+            self.stats["unreachable"] += 1
+            self.breaker.failed(self.seconds(), self.rng)
+            retry_in = self.breaker.wait(self.seconds())
+        log.warning("cannot reach the mail server: %s (next try in %.1f s)", error, retry_in)
 
-    def _deliver_all(self, drain: Drain, batch: Batch) -> int:
-        """Deliver batch after batch, claiming the next while the current one goes out."""
-        handled = 0
-        while batch.rows:
-            handled += len(batch.rows)
-            upcoming: Future[Batch] = drain.claimer.submit(self.claim_batch, drain.connection)
-            carry_on = self.deliver_batch(drain, batch)
-            batch = upcoming.result()
-            if not carry_on or self.stop.is_set():
-                self._release(drain, batch.rows)
-                break
-        return handled
+    def reachable(self) -> None:
+        """A connection worked: close the breaker."""
+        with self.lock:
+            self.breaker.succeeded()
+
+    def abandon_probe(self) -> None:
+        """The probe had nothing to do: another connection probes next time."""
+        with self.lock:
+            self.breaker.abandoned()
+
+    def delivered(self) -> None:
+        """A message went through: the throttle starts again from its base pause."""
+        with self.lock:
+            self.throttle.cleared()
+
+    def wait_throttle(self) -> None:
+        """Hold a connection while the server's "slow down" pause lasts."""
+        with self.lock:
+            pause = self.throttle.wait(self.seconds())
+        self.sleep(pause)
+
+    def pace(self, row: Claimed) -> bool:
+        """Wait for a slot of the rate limit (account mail first); False when stopping meanwhile."""
+        assert self.pacer is not None
+        account = row.priority < PRIORITY[BULK]
+        while not self.stopping():
+            slot = self.pacer.take(account, self.seconds())
+            if slot.granted:
+                self.sleep(slot.wait)
+                return not self.stopping()
+            self.sleep(slot.wait + self.rng.uniform(0, 0.005))
+        return False
+
+    # --- wake-up -----------------------------------------------------------------------------------
+
+    def notify(self) -> None:
+        """Wake every idle connection (new mail was committed, or the worker stops)."""
+        with self.wake:
+            self.generation += 1
+            self.wake.notify_all()
+
+    def idle(self, since: int, seconds: float) -> None:
+        """Wait until woken after generation ``since``, or ``seconds``, or stop."""
+        with self.wake:
+            self.wake.wait_for(lambda: self.generation != since or self.stopping(), seconds)
+
+    # --- running -------------------------------------------------------------------------------
+
+    def connections(self) -> tuple[int, int]:
+        """How many connections, and how many of them are reserved for account mail. The in-process
+        worker on SQLite (the embedded default) keeps one: its database writes are then made one at
+        a time, beside the web requests that share SQLite's single writer."""
+        if self.inprocess and db.engine.dialect.name == "sqlite":
+            return 1, 0
+        settings = self.settings()
+        return settings.connections, settings.reserved
 
     def drain(self) -> int:
-        """Deliver everything due now over one connection, then return how many rows were handled."""
-        with self.app.app_context(), db.engine.connect() as connection:
-            inbound.process_pending()
-            batch = self.claim_batch(connection)
-            if not batch.rows:
-                return 0
-            drain = self._open_drain(connection)
-            try:
-                return self._deliver_all(drain, batch)
-            finally:
-                self._close_drain(drain)
+        """Deliver everything due now over the connections, then return how many messages were handled."""
+        before = Counter(self.stats)
+        self._run(once=True, poll_seconds=0.0, report=None)
+        return handled(self.stats - before)
 
     def run_forever(self, poll_seconds: float = 1.0,
                     report: Callable[[int, Counter[str]], Any] | None = None) -> None:
-        """Deliver until ``stop`` is set, finishing the message in hand; idle, the connection is closed."""
-        while not self.stop.is_set():
-            before = Counter(self.stats)
+        """Deliver until ``stop`` is set, finishing the messages in hand; idle connections close."""
+        self._run(once=False, poll_seconds=poll_seconds, report=report)
+
+    def _run(self, once: bool, poll_seconds: float,
+             report: Callable[[int, Counter[str]], Any] | None) -> None:
+        """Start the writer and the connections, keep the claims alive, and stop cleanly."""
+        from mailroom.mail.sender import Sender
+
+        self.once = once
+        with self.app.app_context():
+            self.pacer = pacer_for(self.app, self.settings().rate)
+            self.holdings = Holdings(db.engine, self.worker_id, self.leases(), self.now)
+            self.writer = OutcomeWriter(db.engine, self.worker_id, self.now,
+                                       on_written=self.holdings.forget)
+            total, reserved = self.connections()
+            senders = [Sender(self, number, number < reserved, poll_seconds) for number in range(total)]
+            threads = [threading.Thread(target=s.run, name=f"mailroom-smtp-{s.number}", daemon=True)
+                       for s in senders]
+            for thread in threads:
+                thread.start()
+            if not once:
+                listener_for(db.engine.url, self.notify, self.stop)
             try:
-                handled = self.drain()
-            except Exception:
-                with self.app.app_context():
-                    log.exception("delivery loop error; retrying")
-                handled = 0
+                self._keep_alive(threads, report)
+            except BaseException:
+                self.stop.set()
+                raise
+            finally:
+                self.stop_connections(threads)
+
+    def _keep_alive(self, threads: list[threading.Thread],
+                    report: Callable[[int, Counter[str]], Any] | None) -> None:
+        """The heartbeat: renew the claims held and report, until the connections are done (or stop)."""
+        assert self.holdings is not None
+        interval = min(self.leases().heartbeat_seconds(), HEARTBEAT_SECONDS)
+        reported = Counter(self.stats)
+        beat = Heartbeat(self, interval)
+        self.housekeeping(beat)
+        while any(thread.is_alive() for thread in threads):
+            if self.once:
+                self._join_any(threads, interval)
+            elif self.stop.wait(interval):
+                return
+            self.holdings.renew()
+            if not self.once:
+                self.housekeeping(beat)
+            if report is not None:
+                reported = self._report(report, reported)
+
+    def housekeeping(self, beat: Heartbeat) -> None:
+        """What a heartbeat does besides renewing claims: publish the state (not in a drain), apply
+        stored provider webhooks, purge old bodies when due."""
+        if not self.once:
+            beat.publish()
+        try:
+            inbound.process_pending()
+        except SQLAlchemyError as error:
+            log.warning("could not process webhook events: %s", type(error).__name__)
+        if not self.once:
             retention.purge_if_due(self.app)
-            if handled and report is not None:
-                report(handled, self.stats - before)
-            if handled == 0:
-                self.stop.wait(poll_seconds)
+
+    @staticmethod
+    def _join_any(threads: list[threading.Thread], seconds: float) -> None:
+        """Wait up to ``seconds`` for the connections to finish."""
+        for thread in threads:
+            thread.join(seconds)
+            if thread.is_alive():
+                return
+
+    def _report(self, report: Callable[[int, Counter[str]], Any], since: Counter[str]) -> Counter[str]:
+        """Tell ``report`` what was handled since the last report, if anything; the new mark."""
+        with self.lock:
+            now = Counter(self.stats)
+        new = now - since
+        if handled(new):
+            report(handled(new), new)
+        return now
+
+    def stop_connections(self, threads: list[threading.Thread]) -> None:
+        """Wake and wait for every connection, then wait until every outcome is written."""
+        self.notify()
+        for thread in threads:
+            thread.join()
+        if self.writer is not None:
+            self.writer.close()
+        self.writer = None
+        if not self.once:
+            Heartbeat(self, 0).withdraw()
+
+    def snapshot(self) -> dict[str, Any]:
+        """What this worker reports at a heartbeat (without its rate)."""
+        total, reserved = self.connections()
+        with self.lock:
+            counts = Counter(self.stats)
+            breaker = self.breaker.state.value
+        return {"seen_at": self.now(), "connections": total, "reserved": reserved,
+                "in_flight": len(self.holdings) if self.holdings is not None else 0,
+                "sent": counts["sent"], "failed": counts["failed"], "throttled": counts["throttled"],
+                "unreachable": counts["unreachable"], "breaker": breaker}
+
+
+@dataclass
+class Heartbeat:
+    """Publishes the worker's state in ``mail_workers`` (a failure is logged, never fatal)."""
+
+    worker: Worker
+    interval: float
+    last_sent: int = 0
+    last_at: float | None = None
+
+    def publish(self) -> None:
+        """Write the snapshot, with the sending rate since the previous heartbeat."""
+        values = self.worker.snapshot()
+        moment = self.worker.seconds()
+        elapsed = moment - self.last_at if self.last_at is not None else 0.0
+        values["rate"] = (values["sent"] - self.last_sent) / elapsed if elapsed > 0 else 0.0
+        self.last_sent, self.last_at = values["sent"], moment
+        try:
+            with db.engine.connect() as connection:
+                heartbeats.publish(connection, self.worker.worker_id, values)
+        except SQLAlchemyError as error:
+            log.warning("could not publish the worker's state: %s", type(error).__name__)
+
+    def withdraw(self) -> None:
+        """The worker stops: remove its row."""
+        try:
+            with db.engine.connect() as connection:
+                heartbeats.withdraw(connection, self.worker.worker_id)
+        except SQLAlchemyError as error:
+            log.warning("could not remove the worker's state: %s", type(error).__name__)

@@ -15,7 +15,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from mailroom.domain.chart import Chart, Frame, choose_bucket, clamp_width, layout, minute_range
 from mailroom.extensions import db
-from mailroom.mail import OutboxMessage, OutboxStatus, queue_status, status_counts
+from mailroom.mail import Engine, OutboxMessage, OutboxStatus, engine_status, queue_status, status_counts
 from mailroom.mail import retry_failed as mail_retry_failed
 from mailroom.state import now
 
@@ -65,6 +65,7 @@ class Overview:
     chart: Chart
     hours: int
     failures: list[Failure]
+    engine: Engine
 
 
 def oldest_queued_seconds() -> float | None:
@@ -108,7 +109,7 @@ def overview(hours: int = 3) -> Overview:
         raise ValueError(f"hours must be between 1 and {MAX_HOURS}")
     moment = now()
     result = Overview(status_counts(), oldest_queued_seconds(), delivery_chart(moment, hours),
-                      hours, recent_failures())
+                      hours, recent_failures(), engine_status())
     db.session.commit()
     return result
 

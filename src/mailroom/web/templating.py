@@ -13,7 +13,10 @@ from mailroom.urls import external_url
 # How outbox and announcement statuses read on pages (the stored values stay English words).
 STATUS_LABELS = {"queued": N_("queued"), "sending": N_("sending"), "sent": N_("sent"), "failed": N_("failed"),
                  "skipped": N_("skipped"), "expired": N_("expired"), "draft": N_("draft"),
-                 "suppressed": N_("suppressed")}
+                 "suppressed": N_("suppressed"),
+                 # The delivery engine's lanes and circuit-breaker states.
+                 "transactional": N_("account mail"), "bulk": N_("bulk mail"), "closed": N_("closed"),
+                 "open": N_("open"), "half-open": N_("half-open")}
 
 
 def status_label(status: str) -> str:

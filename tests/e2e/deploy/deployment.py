@@ -170,6 +170,16 @@ class Deployment:
         self.workers[index] = worker
         return worker
 
+    def start_extra_worker(self, name: str, **settings: str) -> Service:
+        """A mail worker beyond the supervised ones, with settings of its own; the caller stops it."""
+        self.started_workers += 1
+        argv = [str(VENV_BIN / "flask"), "--app", "mailroom", "mail", "worker"]
+        worker = Service(f"mail-worker-{name}-{self.started_workers}", argv, {**self.env, **settings},
+                         self.logs, cwd=REPO).start()
+        worker.wait_ready(lambda: "started" in worker.log_path.read_text(errors="replace"), 60,
+                          "announcing it started")
+        return worker
+
     def kill_worker(self, index: int) -> int:
         """SIGKILL mail worker ``index`` with no warning; its process id."""
         worker = self.workers[index]

@@ -13,9 +13,9 @@ MESSAGES = 1000
 PREFIX = "killdrill"
 # Kill when this many of the 1,000 have arrived: early, midway and late in the drain.
 KILL_AT = (150, 400, 650)
-# A provider that takes 20 ms per message, as real ones do, so the drain lasts long enough to
-# be interrupted three times (2 workers: about 100 messages a second).
-PROVIDER_LATENCY = 0.02
+# A provider that takes 150 ms per message, as real ones do, so the drain lasts long enough to
+# be interrupted three times (2 workers of 8 connections: about 100 messages a second).
+PROVIDER_LATENCY = 0.15
 
 
 def in_flight(live: Deployment, pid: int) -> set[str]:

@@ -122,7 +122,7 @@ def test_without_a_feedback_id_setting_neither_stream_has_one(
 def test_the_message_id_is_the_rows_and_survives_a_retry(
         app: Flask, smtp: SMTPServer, deliver: Callable[[], int], alice: User, clock: Any,
         stream: str) -> None:
-    smtp.fail_data("451 4.3.0 Try again later")
+    smtp.fail_data("450 4.2.1 Mailbox busy, try again later")  # 451 would only slow the sender
     QUEUE[stream](app)
     deliver()
     assert smtp.messages == []

@@ -46,9 +46,9 @@ def init_host(database_url: str, folder: Path) -> None:
 def test_flask_db_check_still_passes_after_mail_upgrade(empty_database_url: str, tmp_path: Path) -> None:
     init_host(empty_database_url, tmp_path)
     first = flask(empty_database_url, tmp_path, "mail", "upgrade")
-    assert "mail tables upgraded from nothing to m0001_mail_tables" in first.output
+    assert "mail tables upgraded from nothing to m0002_delivery_engine" in first.output
     second = flask(empty_database_url, tmp_path, "mail", "upgrade")
-    assert "mail tables already at m0001_mail_tables" in second.output
+    assert "mail tables already at m0002_delivery_engine" in second.output
     check = flask(empty_database_url, tmp_path, "db", "check")
     assert check.exit_code == 0, check.output
     again = flask(empty_database_url, tmp_path, "db", "migrate", "-m", "nothing to do")
@@ -59,10 +59,14 @@ def test_flask_db_check_still_passes_after_mail_upgrade(empty_database_url: str,
         tables = set(inspect(connection).get_table_names())
         host_version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
         mail_version = connection.execute(text("SELECT version_num FROM mailroom_mail_version")).scalar()
+        notifying = connection.dialect.name != "postgresql" or connection.execute(text(
+            "SELECT count(*) FROM pg_trigger WHERE tgname = 'outbox_notify'")).scalar() == 1
     with app.app_context():
         db.engine.dispose()
     assert tables == {"host_notes", "alembic_version", "mailroom_mail_version", *mail_metadata.tables}
-    assert mail_version == "m0001_mail_tables"
+    assert mail_version == "m0002_delivery_engine"
+    assert "mail_workers" in tables
+    assert notifying, "on PostgreSQL the upgrade installs the trigger that wakes idle workers"
     assert host_version not in (None, mail_version)
 
 

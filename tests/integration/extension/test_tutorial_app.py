@@ -51,7 +51,7 @@ def migrate(database_url: str) -> None:
     Migrate(app, db, directory=str(EXAMPLE / "migrations"))
     with app.app_context():
         upgrade()
-        assert mail.upgrade() == (None, "m0001_mail_tables")
+        assert mail.upgrade() == (None, "m0002_delivery_engine")
         db.engine.dispose()
 
 

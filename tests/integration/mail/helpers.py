@@ -17,21 +17,23 @@ from sqlalchemy import select
 from mailroom.config import ENV_KEYS
 from mailroom.extensions import db
 from mailroom.mail.compose import Envelope, build_message, queue
+from mailroom.mail.models.outbox import TRANSACTIONAL
 from mailroom.models import OutboxMessage
 
 REPO = Path(__file__).resolve().parents[3]
 FLASK = str(Path(sys.executable).parent / "flask")
 
 
-def queue_many(app: Flask, count: int, prefix: str = "msg", **envelope: Any) -> list[str]:
-    """Queue ``count`` small messages in one transaction; return their Message-IDs in order."""
+def queue_many(app: Flask, count: int, prefix: str = "msg", kind: str = TRANSACTIONAL,
+               **envelope: Any) -> list[str]:
+    """Queue ``count`` small messages (account mail unless ``kind``) in one transaction; their Message-IDs."""
     ids = []
     with app.app_context():
         for number in range(count):
             fields = {"recipients": [f"{prefix}{number}@example.com"], **envelope}
             message = build_message(Envelope(subject=f"{prefix} #{number}", **fields),
                                     f"Message {number} of {count}.\n", f"<p>Message {number}</p>")
-            ids.append(queue(message, template="test").message_id)
+            ids.append(queue(message, template="test", kind=kind).message_id)
         db.session.commit()
     return ids
 

@@ -1,9 +1,10 @@
-"""The mail core's tables: the outbox and the development mailbox."""
+"""The mail core's tables: the outbox, the development mailbox, deliverability, the workers' reports."""
 
 from mailroom.mail.models.base import BigId, MailBase, UTCDateTime, metadata
 from mailroom.mail.models.deliverability import InboundEvent, MailEvent, Suppression
 from mailroom.mail.models.devmail import DevMail
 from mailroom.mail.models.outbox import BULK, PRIORITY, TRANSACTIONAL, OutboxMessage, OutboxStatus
+from mailroom.mail.models.workers import MailWorker
 
 __all__ = [
     "BULK",
@@ -14,6 +15,7 @@ __all__ = [
     "InboundEvent",
     "MailBase",
     "MailEvent",
+    "MailWorker",
     "OutboxMessage",
     "OutboxStatus",
     "Suppression",

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Index, LargeBinary, String, Table, Text
+from sqlalchemy import JSON, Index, LargeBinary, String, Table, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailroom.mail.models.base import BigId, MailBase
@@ -75,6 +75,8 @@ class OutboxMessage(MailBase):
     server_reply: Mapped[str | None] = mapped_column(Text)
     # When the row was closed without being sent (expired, suppressed).
     closed_at: Mapped[datetime | None]
+    # Throttling replies (421, 451, 454) this message got: they use no attempt, but are bounded.
+    throttles: Mapped[int] = mapped_column(default=0, server_default=text("0"))
 
     def __repr__(self) -> str:
         return f"<OutboxMessage {self.id} {self.status} {self.template}>"

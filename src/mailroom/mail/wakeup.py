@@ -1,0 +1,73 @@
+"""Waking idle workers the moment an outbox row is committed (PostgreSQL ``LISTEN``/``NOTIFY``).
+
+A trigger on the outbox (migration 0002) notifies the ``mailroom_outbox`` channel once per
+inserting statement, when its transaction commits. Each worker process listens on a database
+connection of its own and wakes its idle connections; if that connection fails it reconnects
+with a growing pause, and polling (``mail worker --poll``) keeps working meanwhile. SQLite has
+no notifications: workers there poll.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from sqlalchemy.engine import URL
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "mailroom_outbox"
+# How long one wait for notifications lasts before the stop flag is looked at again.
+WAIT_SECONDS = 1.0
+
+
+def conninfo(url: URL) -> str:
+    """The SQLAlchemy URL as a libpq connection string."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class Listener:
+    """A thread that calls ``wake`` for every notification on CHANNEL until ``stop`` is set."""
+
+    def __init__(self, url: URL, wake: Callable[[], None], stop: threading.Event) -> None:
+        """Not started yet."""
+        self.dsn = conninfo(url)
+        self.wake = wake
+        self.stop = stop
+        self.thread = threading.Thread(target=self.run, name="mailroom-listen", daemon=True)
+
+    def start(self) -> Listener:
+        """Start listening."""
+        self.thread.start()
+        return self
+
+    def run(self) -> None:
+        """Listen; after a failure, wait (longer each time, up to 10 s) and listen again."""
+        pause = 0.5
+        while not self.stop.is_set():
+            try:
+                self.listen()
+            except Exception as error:  # the database went away: polling carries on meanwhile
+                log.warning("listening for new mail failed (%s); again in %.1f s",
+                            type(error).__name__, pause)
+                self.stop.wait(pause)
+                pause = min(pause * 2, 10.0)
+
+    def listen(self) -> None:
+        """One connection's life: LISTEN, wake once (rows may have come meanwhile), then per notification."""
+        import psycopg
+
+        with psycopg.connect(self.dsn, autocommit=True, connect_timeout=5) as connection:
+            connection.execute(f"LISTEN {CHANNEL}")
+            self.wake()
+            while not self.stop.is_set():
+                for _ in connection.notifies(timeout=WAIT_SECONDS, stop_after=1):
+                    self.wake()
+
+
+def listener_for(url: URL, wake: Callable[[], None], stop: threading.Event) -> Listener | None:
+    """A started listener on PostgreSQL; None on databases without notifications."""
+    if url.get_backend_name() != "postgresql":
+        return None
+    return Listener(url, wake, stop).start()
