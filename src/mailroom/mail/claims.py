@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, select, update
 
-from mailroom.mail.models.outbox import BULK, PRIORITY, OutboxMessage, OutboxStatus
+from mailroom.mail.models.outbox import BULK, PRIORITY, TRANSACTIONAL, OutboxMessage, OutboxStatus
 
 QUEUED = OutboxStatus.QUEUED.value
 SENDING = OutboxStatus.SENDING.value
@@ -38,6 +38,8 @@ class Claimed:
     max_attempts: int
     meta: dict[str, Any]
     throttles: int = 0
+    kind: str = TRANSACTIONAL
+    expires_at: datetime | None = None
 
 
 COLUMNS = [TABLE.c[name] for name in Claimed.__dataclass_fields__]

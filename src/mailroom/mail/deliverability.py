@@ -15,7 +15,7 @@ from typing import Any
 
 from blinker import Namespace
 from flask import current_app
-from sqlalchemy import case, delete, func, literal, select
+from sqlalchemy import ARRAY, String, any_, bindparam, case, delete, func, literal, select
 from sqlalchemy.exc import IntegrityError
 
 from mailroom.domain import suppression as rules
@@ -69,28 +69,25 @@ def suppressed_scopes(addresses: Sequence[str]) -> dict[str, str]:
     keys = sorted({key_of(a) for a in addresses})
     if not keys:
         return {}
+    if db.session.get_bind().dialect.name == "postgresql":
+        # One array parameter: the statement is compiled once, whatever the number of addresses.
+        wanted = Suppression.address_key == any_(bindparam("keys", type_=ARRAY(String)))
+        query = select(Suppression.address_key, Suppression.scope).where(wanted)
+        return {key: scope for key, scope in db.session.execute(query, {"keys": keys})}
     query = select(Suppression.address_key, Suppression.scope).where(Suppression.address_key.in_(keys))
     return {key: scope for key, scope in db.session.execute(query)}
 
 
-def _row_facts(ids: Sequence[int]) -> dict[int, tuple[str, datetime | None]]:
-    """Stream and expiry of each row."""
-    query = select(OutboxMessage.id, OutboxMessage.kind, OutboxMessage.expires_at).where(
-        OutboxMessage.id.in_(list(ids)))
-    return {row_id: (STREAMS.get(kind, rules.ACCOUNT), expires) for row_id, kind, expires
-            in db.session.execute(query)}
-
-
 def screen_batch(rows: Sequence[Any], now: datetime) -> BatchScreen:
-    """Two queries for a whole batch: which rows expired, which recipients are suppressed."""
+    """One query for a whole claim (which recipients are suppressed); each claimed row brings its
+    kind and expiry."""
     if not rows:
         return BatchScreen()
-    facts = _row_facts([r.id for r in rows])
     scopes = suppressed_scopes([a for r in rows for a in r.recipients])
     db.session.commit()
     verdicts = {}
     for row in rows:
-        stream, expires = facts.get(row.id, (rules.ACCOUNT, None))
+        stream, expires = STREAMS.get(row.kind, rules.ACCOUNT), row.expires_at
         found = rules.screen(stream, row.recipients, expires, now, scopes)
         if found.verdict is not Verdict.SEND or len(found.recipients) != len(row.recipients):
             verdicts[row.id] = found
