@@ -79,6 +79,8 @@ class Sender:
         rows = self.worker.claim_for(self.account_only, self.claim_size())
         if rows:
             self.idle_since = None
+            if not self.account_only:
+                self.worker.call_next()  # there may be more: an idle connection looks too
             self.deliver(rows)
             return True
         if self.worker.once:
@@ -162,7 +164,7 @@ class Sender:
             self.idle_since = moment
         elif moment - self.idle_since >= IDLE_CLOSE_SECONDS:
             self._close()
-        self.worker.idle(generation, self.poll_seconds)
+        self.worker.idle(self.account_only, generation, self.poll_seconds)
 
     def _close(self) -> None:
         """Say QUIT (a transport made elsewhere and injected is closed by its owner as well)."""

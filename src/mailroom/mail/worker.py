@@ -17,7 +17,7 @@ import random
 import secrets
 import socket
 import threading
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -108,6 +108,9 @@ class Worker:
     lock: threading.Lock = field(default_factory=threading.Lock)
     wake: threading.Condition = field(default_factory=threading.Condition)
     generation: int = 0
+    # Idle connections waiting for work, per lane (True: the reserved lane), longest waiting first.
+    idle_senders: dict[bool, deque[threading.Event]] = field(
+        default_factory=lambda: {True: deque(), False: deque()})
     writer: OutcomeWriter | None = None
     holdings: Holdings | None = None
     pacer: Pacer | None = None
@@ -373,15 +376,42 @@ class Worker:
     # --- wake-up -----------------------------------------------------------------------------------
 
     def notify(self) -> None:
-        """Wake every idle connection (new mail was committed, or the worker stops)."""
+        """Wake every idle connection (the worker stops)."""
         with self.wake:
             self.generation += 1
+            for waiting in self.idle_senders.values():
+                while waiting:
+                    waiting.popleft().set()
             self.wake.notify_all()
 
-    def idle(self, since: int, seconds: float) -> None:
-        """Wait until woken after generation ``since``, or ``seconds``, or stop."""
+    def new_mail(self) -> None:
+        """New mail was committed: wake one idle connection of each lane, not all of them (they
+        would race for the same row); one that finds work calls the next in (``call_next``)."""
         with self.wake:
-            self.wake.wait_for(lambda: self.generation != since or self.stopping(), seconds)
+            self.generation += 1
+            for waiting in self.idle_senders.values():
+                if waiting:
+                    waiting.popleft().set()
+
+    def call_next(self) -> None:
+        """A connection found work: wake one more idle connection that may carry bulk."""
+        with self.wake:
+            waiting = self.idle_senders[False]
+            if waiting:
+                waiting.popleft().set()
+
+    def idle(self, account_only: bool, since: int, seconds: float) -> None:
+        """Wait until woken (new mail after generation ``since``, or called in), ``seconds``, or stop."""
+        woken = threading.Event()
+        waiting = self.idle_senders[account_only]
+        with self.wake:
+            if self.generation != since or self.stopping():
+                return
+            waiting.append(woken)
+        woken.wait(seconds)
+        with self.wake:
+            if woken in waiting:
+                waiting.remove(woken)
 
     # --- running -------------------------------------------------------------------------------
 
@@ -423,7 +453,7 @@ class Worker:
             for thread in threads:
                 thread.start()
             if not once:
-                listener_for(db.engine.url, self.notify, self.stop)
+                listener_for(db.engine.url, self.new_mail, self.stop)
             try:
                 self._keep_alive(threads, report)
             except BaseException:
