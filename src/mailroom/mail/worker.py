@@ -285,6 +285,8 @@ class Worker:
             pause = self.throttle.hit(self.seconds(), self.rng)
             self.stats["throttled"] += 1
         log.warning("the mail server asks us to slow down (%s): pausing %.1f s", error, pause)
+        # Due no later than the pause ends (whole milliseconds: never a microsecond after it).
+        resume = timedelta(milliseconds=int(pause * 1000))
         throttles = row.throttles + 1
         if throttles >= self.settings().max_throttles:
             self.count("failed")
@@ -296,7 +298,7 @@ class Worker:
             return
         self.record(row, Outcome(row.id, {"status": QUEUED, "last_error": str(error)[:MAX_ERROR],
                                           "throttles": throttles,
-                                          "next_attempt_at": self.now() + timedelta(seconds=pause)},
+                                          "next_attempt_at": self.now() + resume},
                                  {"attempts": claims.TABLE.c.attempts - 1}))
 
     def _signal(self, row: Claimed) -> None:
