@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from mailroom.domain.suppression import Screening
 from mailroom.mail.claims import Claimed
+from mailroom.mail.store import db
 from mailroom.mail.transport import ConnectionFailure, DeliveryError, Throttled, Transport
 
 if TYPE_CHECKING:
@@ -65,6 +66,8 @@ class Sender:
                         type(error).__name__)
         except Exception:
             log.exception("connection %d: delivery error; retrying", self.number)
+        # This thread's session may hold a failed transaction: start the next step on a fresh one.
+        db.session.remove()
         if self.worker.once:
             return False
         self.worker.sleep(ERROR_PAUSE)
@@ -113,7 +116,11 @@ class Sender:
 
     def deliver(self, rows: Sequence[Claimed]) -> None:
         """Screen the rows, send them in order; give back the rest when stopping or unreachable."""
-        screen = self.worker.screen(rows)
+        try:
+            screen = self.worker.screen(rows)
+        except Exception:
+            self.worker.release(rows)  # not tried: give them back uncounted
+            raise
         for index, row in enumerate(rows):
             if self.worker.stopping():
                 self.worker.release(rows[index:])
@@ -126,6 +133,12 @@ class Sender:
                 self.worker.unreachable(error)
                 self.worker.release(rows[index:], error)
                 return
+            except Exception:
+                # The rows after this one were not tried; this one's claim runs out and another
+                # connection takes it over (its outcome may already be recorded).
+                self.worker.release(rows[index + 1:])
+                self.worker.forget([row])
+                raise
 
     def send(self, row: Claimed, found: Screening | None = None) -> None:
         """Prepare, pace and send one row and record what happened; ConnectionFailure goes to the caller."""

@@ -183,6 +183,11 @@ class Worker:
         self.holdings.add(rows, moment)
         return rows
 
+    def forget(self, rows: Sequence[Claimed]) -> None:
+        """Stop renewing the claims on ``rows``: they expire and another connection takes them over."""
+        assert self.holdings is not None
+        self.holdings.forget(row.id for row in rows)
+
     def usable(self, row: Claimed) -> bool:
         """Whether a send of ``row`` may start: the claim is still ours and fresh enough."""
         assert self.holdings is not None
