@@ -84,7 +84,8 @@ class Sender:
             self.idle_since = None
             if not self.account_only:
                 self.worker.call_next()  # there may be more: an idle connection looks too
-            self.deliver(rows)
+            with self.worker.working(self.number):
+                self.deliver(rows)
             return True
         if self.worker.once:
             return False
@@ -108,9 +109,11 @@ class Sender:
         return True
 
     def claim_size(self) -> int:
-        """About CLAIM_SECONDS of work at the recent pace: one at first, at most OUTBOX_BATCH_SIZE."""
+        """About CLAIM_SECONDS of work at the recent pace, at most OUTBOX_BATCH_SIZE; one while
+        another connection that could take the same work has none (work spreads before it batches:
+        a server that slows down after a fast send then holds up one message, not a whole batch)."""
         most = self.worker.settings().batch_size
-        if self.send_seconds is None:
+        if self.send_seconds is None or self.worker.spare_connections(self.number, self.account_only):
             return 1
         return max(1, min(most, int(CLAIM_SECONDS / max(self.send_seconds, 1e-4))))
 

@@ -18,7 +18,8 @@ import secrets
 import socket
 import threading
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -115,6 +116,9 @@ class Worker:
     holdings: Holdings | None = None
     pacer: Pacer | None = None
     last_recovery: float = float("-inf")
+    # The connections (by number) that hold claimed rows now; (connections, reserved) of this run.
+    busy: set[int] = field(default_factory=set)
+    shape: tuple[int, int] = (0, 0)
 
     # --- time, settings, counters ------------------------------------------------------------
 
@@ -380,6 +384,24 @@ class Worker:
             self.sleep(slot.wait + self.rng.uniform(0, 0.005))
         return False
 
+    @contextmanager
+    def working(self, number: int) -> Iterator[None]:
+        """Mark connection ``number`` as holding claimed rows while the block runs."""
+        with self.lock:
+            self.busy.add(number)
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.busy.discard(number)
+
+    def spare_connections(self, number: int, account_only: bool) -> bool:
+        """Whether a connection other than ``number`` that could take the same work holds none."""
+        total, reserved = self.shape
+        lane = range(total) if account_only else range(reserved, total)
+        with self.lock:
+            return any(other != number and other not in self.busy for other in lane)
+
     # --- wake-up -----------------------------------------------------------------------------------
 
     def notify(self) -> None:
@@ -454,6 +476,7 @@ class Worker:
             self.writer = OutcomeWriter(db.engine, self.worker_id, self.now,
                                        on_written=self.holdings.forget)
             total, reserved = self.connections()
+            self.shape = (total, reserved)
             senders = [Sender(self, number, number < reserved, poll_seconds) for number in range(total)]
             threads = [threading.Thread(target=s.run, name=f"mailroom-smtp-{s.number}", daemon=True)
                        for s in senders]
