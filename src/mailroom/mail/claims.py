@@ -90,10 +90,16 @@ def claim(connection: Connection, worker_id: str, moment: datetime, until: datet
           limit: int, account_only: bool = False, recovering: bool = True) -> list[Claimed]:
     """One transaction: recover expired claims (unless told not to), then take a few rows."""
     with connection.begin():
-        relax(connection)
-        if recovering:
-            recover(connection, moment)
-        return take(connection, worker_id, moment, until, limit, account_only)
+        return claim_in(connection, worker_id, moment, until, limit, account_only, recovering)
+
+
+def claim_in(connection: Connection, worker_id: str, moment: datetime, until: datetime,
+             limit: int, account_only: bool = False, recovering: bool = True) -> list[Claimed]:
+    """``claim`` inside the caller's transaction (which may read more before it commits)."""
+    relax(connection)
+    if recovering:
+        recover(connection, moment)
+    return take(connection, worker_id, moment, until, limit, account_only)
 
 
 def renew(connection: Connection, worker_id: str, ids: Sequence[int], until: datetime) -> set[int]:

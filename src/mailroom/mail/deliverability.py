@@ -11,11 +11,12 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from blinker import Namespace
 from flask import current_app
-from sqlalchemy import ARRAY, String, any_, bindparam, case, delete, func, literal, select
+from sqlalchemy import ARRAY, Connection, String, any_, bindparam, case, delete, func, literal, select
 from sqlalchemy.exc import IntegrityError
 
 from mailroom.domain import suppression as rules
@@ -26,6 +27,7 @@ from mailroom.mail.store import db
 from mailroom.mail.store import now as _now
 
 log = logging.getLogger(__name__)
+SUPPRESSIONS = Suppression.__table__
 
 TABLE = OutboxMessage.__table__
 STREAMS = {TRANSACTIONAL: rules.ACCOUNT, BULK: rules.BULK}
@@ -64,27 +66,27 @@ class BatchScreen:
         return self.verdicts.get(row_id)
 
 
-def suppressed_scopes(addresses: Sequence[str]) -> dict[str, str]:
+def suppressed_scopes(connection: Connection, addresses: Sequence[str]) -> dict[str, str]:
     """Scope of the suppression of each of ``addresses`` that has one, by lower-cased address."""
     keys = sorted({key_of(a) for a in addresses})
     if not keys:
         return {}
-    if db.session.get_bind().dialect.name == "postgresql":
+    if connection.dialect.name == "postgresql":
         # One array parameter: the statement is compiled once, whatever the number of addresses.
-        wanted = Suppression.address_key == any_(bindparam("keys", type_=ARRAY(String)))
-        query = select(Suppression.address_key, Suppression.scope).where(wanted)
-        return {key: scope for key, scope in db.session.execute(query, {"keys": keys})}
-    query = select(Suppression.address_key, Suppression.scope).where(Suppression.address_key.in_(keys))
-    return {key: scope for key, scope in db.session.execute(query)}
+        wanted = SUPPRESSIONS.c.address_key == any_(bindparam("keys", type_=ARRAY(String)))
+        query = select(SUPPRESSIONS.c.address_key, SUPPRESSIONS.c.scope).where(wanted)
+        return {key: scope for key, scope in connection.execute(query, {"keys": keys})}
+    query = (select(SUPPRESSIONS.c.address_key, SUPPRESSIONS.c.scope)
+             .where(SUPPRESSIONS.c.address_key.in_(keys)))
+    return {key: scope for key, scope in connection.execute(query)}
 
 
-def screen_batch(rows: Sequence[Any], now: datetime) -> BatchScreen:
-    """One query for a whole claim (which recipients are suppressed); each claimed row brings its
-    kind and expiry."""
+def screen_batch(connection: Connection, rows: Sequence[Any], now: datetime) -> BatchScreen:
+    """One query for a whole claim, in the claim's own transaction (which recipients are
+    suppressed); each claimed row brings its kind and expiry."""
     if not rows:
         return BatchScreen()
-    scopes = suppressed_scopes([a for r in rows for a in r.recipients])
-    db.session.commit()
+    scopes = suppressed_scopes(connection, [a for r in rows for a in r.recipients])
     verdicts = {}
     for row in rows:
         stream, expires = STREAMS.get(row.kind, rules.ACCOUNT), row.expires_at
@@ -100,6 +102,7 @@ def withheld_values(found: Screening) -> dict[str, Any]:
     return {"status": status.value, "last_error": found.reason}
 
 
+@cache
 def drop_account_body() -> dict[str, Any]:
     """SQL for a final outcome: the body of an account email that carries a link or a code (it
     has an expiry) leaves the outbox; other bodies stay, so failed ones can be sent again."""

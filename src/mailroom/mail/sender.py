@@ -11,17 +11,18 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from mailroom.domain.suppression import Screening
+from mailroom.mail import deliverability
 from mailroom.mail.claims import Claimed
 from mailroom.mail.store import db
 from mailroom.mail.transport import ConnectionFailure, DeliveryError, Throttled, Transport
 
 if TYPE_CHECKING:
-    from mailroom.mail.worker import Worker
+    from mailroom.mail.worker import Ready, Worker
 
 log = logging.getLogger(__name__)
 
@@ -79,13 +80,13 @@ class Sender:
             return not self.worker.once
         self.worker.wait_throttle()
         generation = self.worker.generation
-        rows = self.worker.claim_for(self.account_only, self.claim_size())
+        self.worker.started(self.number)
+        rows, screen = self.worker.claim_for(self.account_only, self.claim_size())
         if rows:
             self.idle_since = None
             if not self.account_only:
                 self.worker.call_next()  # there may be more: an idle connection looks too
-            with self.worker.working(self.number):
-                self.deliver(rows)
+            self.deliver(rows, screen)
             return True
         if self.worker.once:
             return False
@@ -117,37 +118,53 @@ class Sender:
             return 1
         return max(1, min(most, int(CLAIM_SECONDS / max(self.send_seconds, 1e-4))))
 
-    def deliver(self, rows: Sequence[Claimed]) -> None:
-        """Screen the rows, send them in order; give back the rest when stopping or unreachable."""
-        try:
-            screen = self.worker.screen(rows)
-        except Exception:
-            self.worker.release(rows)  # not tried: give them back uncounted
-            raise
+    def deliver(self, rows: Sequence[Claimed], screen: deliverability.BatchScreen) -> None:
+        """Send the screened rows in order, each prepared (rendered) on the worker's pool while the
+        one before it is sent; give back the rest when stopping or unreachable."""
+        upcoming = self._ahead(rows, 0, screen)
         for index, row in enumerate(rows):
+            current, upcoming = upcoming, None
             if self.worker.stopping():
-                self.worker.release(rows[index:])
+                self.worker.release(self._unsent(rows, index, current))
                 return
-            if not self.worker.usable(row):
-                continue
             try:
-                self.send(row, screen.of(row.id))
+                ready = current.result() if current is not None else None
+                upcoming = self._ahead(rows, index + 1, screen)
+                if ready is not None and ready.row is not None and self.worker.usable(row):
+                    self.send(ready.row)
             except ConnectionFailure as error:
                 self.worker.unreachable(error)
-                self.worker.release(rows[index:], error)
+                self.worker.release([row, *self._unsent(rows, index + 1, upcoming)], error)
                 return
             except Exception:
                 # The rows after this one were not tried; this one's claim runs out and another
                 # connection takes it over (its outcome may already be recorded).
-                self.worker.release(rows[index + 1:])
+                self.worker.release(self._unsent(rows, index + 1, upcoming))
                 self.worker.forget([row])
                 raise
 
-    def send(self, row: Claimed, found: Screening | None = None) -> None:
-        """Prepare, pace and send one row and record what happened; ConnectionFailure goes to the caller."""
-        prepared = self.worker.prepare(row, found)
-        if prepared is None:
-            return
+    def _ahead(self, rows: Sequence[Claimed], index: int,
+               screen: deliverability.BatchScreen) -> Future[Ready] | None:
+        """Start preparing ``rows[index]`` (None past the end)."""
+        if index >= len(rows):
+            return None
+        return self.worker.prepare_ahead(rows[index], screen.of(rows[index].id))
+
+    def _unsent(self, rows: Sequence[Claimed], start: int, pending: Future[Ready] | None) -> list[Claimed]:
+        """The rows from ``start`` on that may be given back: all of them, except the first when its
+        preparation already recorded an outcome (or failed: its claim then runs out)."""
+        if pending is None or pending.cancel():
+            return list(rows[start:])
+        try:
+            settled = pending.result().settled
+        except Exception:
+            log.exception("connection %d: preparing a message failed", self.number)
+            self.worker.forget([rows[start]])
+            settled = True
+        return list(rows[start + 1:] if settled else rows[start:])
+
+    def send(self, prepared: Claimed) -> None:
+        """Pace and send one prepared row and record what happened; ConnectionFailure goes to the caller."""
         self.worker.wait_throttle()
         if not self.worker.pace(prepared):
             self.worker.release([prepared])
@@ -180,7 +197,8 @@ class Sender:
             self.idle_since = moment
         elif moment - self.idle_since >= IDLE_CLOSE_SECONDS:
             self._close()
-        self.worker.idle(self.account_only, generation, self.poll_seconds)
+        with self.worker.waiting(self.number):
+            self.worker.idle(self.account_only, generation, self.poll_seconds)
 
     def _close(self) -> None:
         """Say QUIT (a transport made elsewhere and injected is closed by its owner as well)."""

@@ -14,7 +14,7 @@ ENGINE_DEFAULTS: dict[str, Any] = {
     # A claim's lifetime: a dead worker's mail is taken over after this (live ones renew).
     "OUTBOX_CLAIM_TTL": 20,
     # The most rows one connection claims at a time (it claims about a second's worth).
-    "OUTBOX_BATCH_SIZE": 20,
+    "OUTBOX_BATCH_SIZE": 100,
     # Throttling replies (421, 451, 454) one message may get before it fails; they do not use
     # its attempts.
     "OUTBOX_MAX_THROTTLES": 30,

@@ -19,6 +19,7 @@ import socket
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -51,7 +52,7 @@ from mailroom.mail.transport import (
 )
 from mailroom.mail.wakeup import listener_for
 
-__all__ = ["Claimed", "Worker", "due_condition", "new_worker_id", "policy_for"]
+__all__ = ["Claimed", "Ready", "Worker", "due_condition", "new_worker_id", "policy_for"]
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ SENT = OutboxStatus.SENT.value
 FAILED = OutboxStatus.FAILED.value
 MAX_ERROR = 2000
 SENT_VALUES = {"status": SENT, "last_error": None}
-# How often expired claims are looked for while claiming (every claim in a burst).
+# How often expired claims are looked for while claiming (and at the first claim of every run).
 RECOVER_SECONDS = 1.0
 # What counts as a message handled (its outcome recorded), for reports and ``drain``'s result.
 HANDLED = ("sent", "failed", "retried", "skipped", "expired", "suppressed")
@@ -84,6 +85,15 @@ def policy_for(app: Flask) -> RetryPolicy:
 def handled(counts: Counter[str]) -> int:
     """How many messages in ``counts`` had their outcome recorded."""
     return sum(counts[key] for key in HANDLED)
+
+
+@dataclass(frozen=True)
+class Ready:
+    """A claimed row after preparation: what to send (None: nothing), and whether the row is
+    settled (its outcome recorded here, or the claim no longer ours), so not to be given back."""
+
+    row: Claimed | None
+    settled: bool
 
 
 @dataclass
@@ -115,9 +125,12 @@ class Worker:
     writer: OutcomeWriter | None = None
     holdings: Holdings | None = None
     pacer: Pacer | None = None
+    # Prepares (renders) each connection's next message while it sends the current one.
+    preparers: ThreadPoolExecutor | None = None
     last_recovery: float = float("-inf")
-    # The connections (by number) that hold claimed rows now; (connections, reserved) of this run.
-    busy: set[int] = field(default_factory=set)
+    # Connections (by number) that have claimed work, and those idle now; (connections, reserved).
+    claiming: set[int] = field(default_factory=set)
+    idle_numbers: set[int] = field(default_factory=set)
     shape: tuple[int, int] = (0, 0)
 
     # --- time, settings, counters ------------------------------------------------------------
@@ -174,18 +187,20 @@ class Worker:
         with db.engine.connect() as connection:
             return claims.claim(connection, self.worker_id, moment, moment + self.claim_ttl(), limit)
 
-    def claim_for(self, account_only: bool, limit: int) -> list[Claimed]:
-        """Claim a few rows for one connection and hold them (recovering expired claims now and then)."""
+    def claim_for(self, account_only: bool, limit: int) -> tuple[list[Claimed], deliverability.BatchScreen]:
+        """Claim a few rows for one connection and hold them (recovering expired claims now and
+        then), screened in the same transaction (expired links, suppressed addresses)."""
         assert self.holdings is not None
         moment = self.now()
-        recovering = self.once or self.seconds() - self.last_recovery >= RECOVER_SECONDS
+        recovering = self.seconds() - self.last_recovery >= RECOVER_SECONDS
         if recovering:
             self.last_recovery = self.seconds()
-        with db.engine.connect() as connection:
-            rows = claims.claim(connection, self.worker_id, moment, moment + self.claim_ttl(), limit,
-                                account_only=account_only, recovering=recovering)
+        with db.engine.connect() as connection, connection.begin():
+            rows = claims.claim_in(connection, self.worker_id, moment, moment + self.claim_ttl(),
+                                   limit, account_only=account_only, recovering=recovering)
+            screen = deliverability.screen_batch(connection, rows, moment)
         self.holdings.add(rows, moment)
-        return rows
+        return rows, screen
 
     def forget(self, rows: Sequence[Claimed]) -> None:
         """Stop renewing the claims on ``rows``: they expire and another connection takes them over."""
@@ -198,10 +213,6 @@ class Worker:
         return self.holdings.usable(row.id)
 
     # --- the two hooks: what is sent, what is recorded -------------------------------------------
-
-    def screen(self, rows: Sequence[Claimed]) -> deliverability.BatchScreen:
-        """Pre-send screening of a connection's claim (expired links, suppressed addresses): two queries."""
-        return deliverability.screen_batch(rows, self.now())
 
     def prepare(self, row: Claimed, found: Screening | None = None) -> Claimed | None:
         """Decide whether a claimed row is sent and in what form; None when its outcome is recorded here.
@@ -221,6 +232,30 @@ class Worker:
         if not row.raw:
             return self._materialize(row)
         return row
+
+    def prepare_ahead(self, row: Claimed, found: Screening | None) -> Future[Ready]:
+        """Prepare ``row`` on the pool when it has to be rendered; at once, on this thread, when its
+        bytes are stored (the checks are cheaper than handing it over) or the worker has no pool."""
+        if self.preparers is not None and not row.raw:
+            return self.preparers.submit(self._prepared_apart, row, found)
+        future: Future[Ready] = Future()
+        try:
+            future.set_result(self._prepared(row, found))
+        except Exception as error:
+            future.set_exception(error)
+        return future
+
+    def _prepared_apart(self, row: Claimed, found: Screening | None) -> Ready:
+        """``_prepared`` on a pool thread, in an application context (and database session) of its own."""
+        with self.app.app_context():
+            return self._prepared(row, found)
+
+    def _prepared(self, row: Claimed, found: Screening | None) -> Ready:
+        """``prepare``, once the claim is known to be usable."""
+        if not self.usable(row):
+            return Ready(None, True)
+        prepared = self.prepare(row, found)
+        return Ready(prepared, prepared is None)
 
     def record(self, row: Claimed, outcome: Outcome, refused: Refused | None = None) -> None:
         """Write what happened to a claimed row (on the writer's thread, in groups), with its effects:
@@ -384,23 +419,31 @@ class Worker:
             self.sleep(slot.wait + self.rng.uniform(0, 0.005))
         return False
 
-    @contextmanager
-    def working(self, number: int) -> Iterator[None]:
-        """Mark connection ``number`` as holding claimed rows while the block runs."""
+    def started(self, number: int) -> None:
+        """Connection ``number`` is about to claim (from now on it is no longer counted as spare
+        unless it waits idle)."""
         with self.lock:
-            self.busy.add(number)
+            self.claiming.add(number)
+
+    @contextmanager
+    def waiting(self, number: int) -> Iterator[None]:
+        """Mark connection ``number`` as idle, waiting for work, while the block runs."""
+        with self.lock:
+            self.idle_numbers.add(number)
         try:
             yield
         finally:
             with self.lock:
-                self.busy.discard(number)
+                self.idle_numbers.discard(number)
 
     def spare_connections(self, number: int, account_only: bool) -> bool:
-        """Whether a connection other than ``number`` that could take the same work holds none."""
+        """Whether a connection other than ``number`` that could take the same work is idle or has
+        not claimed yet (one busy between two claims is not spare)."""
         total, reserved = self.shape
         lane = range(total) if account_only else range(reserved, total)
         with self.lock:
-            return any(other != number and other not in self.busy for other in lane)
+            return any(other != number and (other in self.idle_numbers or other not in self.claiming)
+                       for other in lane)
 
     # --- wake-up -----------------------------------------------------------------------------------
 
@@ -477,6 +520,10 @@ class Worker:
                                        on_written=self.holdings.forget)
             total, reserved = self.connections()
             self.shape = (total, reserved)
+            self.last_recovery = float("-inf")  # each run starts by recovering expired claims
+            self.claiming.clear()
+            if total > 1:
+                self.preparers = ThreadPoolExecutor(total, thread_name_prefix="mailroom-prepare")
             senders = [Sender(self, number, number < reserved, poll_seconds) for number in range(total)]
             threads = [threading.Thread(target=s.run, name=f"mailroom-smtp-{s.number}", daemon=True)
                        for s in senders]
@@ -545,6 +592,9 @@ class Worker:
         self.notify()
         for thread in threads:
             thread.join()
+        if self.preparers is not None:
+            self.preparers.shutdown()
+            self.preparers = None
         if self.writer is not None:
             self.writer.close()
         self.writer = None

@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
+from flask_mail import Message
 
 from mailroom.domain.clock import FrozenClock
-from mailroom.extensions import db
+from mailroom.extensions import db, mail
 from mailroom.mail.compose import Envelope, build_message, queue
+from mailroom.mail.deferred import Intent
 from mailroom.mail.models.outbox import BULK
 from mailroom.mail.worker import Worker
 from mailroom.models import OutboxMessage
@@ -204,3 +206,33 @@ def test_on_postgresql_a_committed_row_wakes_an_idle_worker_at_once(
         queue_account_email(app, f"woken{number}@example.com")
         assert smtp.wait_until(lambda r, n=number: len(r.received) == n + 1, 30), (
             "the commit's notification woke the idle worker")
+
+
+def test_a_connection_renders_its_next_copy_while_the_server_takes_the_current_one(
+        app: Flask, smtp: SMTPServer, running: Callable[..., Worker]) -> None:
+    app.config.update(MAIL_CONNECTIONS=2)  # one reserved, one for bulk
+    rendered: list[str] = []
+    overlap: dict[str, bool] = {}
+
+    def arrived(address: str) -> Callable[[Any], bool]:
+        return lambda r: any(m.rcpt_tos == [address] for m in r.received)
+
+    def copy(to: str, params: Any) -> Message:
+        rendered.append(to)
+        if to == "reader2@example.com":
+            # Rendering this copy starts before the one ahead of it reached the server, and can
+            # finish only once it has: the two happen at the same time.
+            overlap["started_first"] = not smtp.wait_until(arrived("reader1@example.com"), 0)
+            overlap["finished"] = smtp.wait_until(arrived("reader1@example.com"), 10)
+        return Message("News", recipients=[to], body=f"Hello {params['name']}",
+                       sender="news@example.com")
+
+    mail.register_builder("news", copy, each_attempt=True)
+    with app.app_context():
+        mail.defer_many("news", [Intent(f"reader{n}@example.com", {"name": f"R{n}"}) for n in range(4)],
+                        kind=BULK, subject="News", sender="news@example.com")
+        db.session.commit()
+    running()
+    assert smtp.wait_until(lambda r: len(r.received) == 4, 30)
+    assert overlap == {"started_first": True, "finished": True}
+    assert sorted(rendered) == [f"reader{n}@example.com" for n in range(4)], "each copy rendered once"
