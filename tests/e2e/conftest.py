@@ -148,6 +148,13 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
             "headless": True}
 
 
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
+    """Pages as a reader who asked for reduced motion sees them: Bootstrap's fades and colour
+    transitions are off, so what a test measures (axe's contrast above all) is the settled page."""
+    return {**browser_context_args, "reduced_motion": "reduce"}
+
+
 def _slug(text: str) -> str:
     """A file-name-safe form of a test or step name."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")[:80] or "step"

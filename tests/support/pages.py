@@ -15,6 +15,11 @@ AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.m
 # The rules we hold every page to: WCAG 2.1 A and AA (contrast included) and best practices.
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
 BLOCKING = ("serious", "critical")
+# Waits for the page's finite CSS transitions and animations (a button fading to its pressed
+# colours would otherwise be measured half-way, as a contrast failure); spinners run forever.
+SETTLED = """() => Promise.all(document.getAnimations()
+  .filter(a => a.effect && isFinite(a.effect.getComputedTiming().endTime))
+  .map(a => a.finished.catch(() => null)))"""
 
 
 @cache
@@ -33,6 +38,7 @@ def axe_violations(page: Any) -> list[dict[str, Any]]:
     # Evaluated through the DevTools protocol, so the page's CSP (script-src 'self') does not apply.
     if not page.evaluate("() => typeof window.axe === 'object'"):
         page.evaluate(axe_source())
+    page.evaluate(SETTLED)
     found = page.evaluate("tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, "
                           "resultTypes: ['violations']}).then(r => r.violations)", AXE_TAGS)
     return [v for v in found if v.get("impact") in BLOCKING]

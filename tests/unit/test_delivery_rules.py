@@ -128,7 +128,7 @@ def test_throttling_pauses_grow_and_reset_after_a_delivery() -> None:
 
 def test_the_engine_settings_have_the_documented_defaults() -> None:
     assert DeliverySettings.of({}) == DeliverySettings(connections=8, reserved=1, rate=None, claim_ttl=20.0,
-                                                       batch_size=20, max_throttles=30)
+                                                       batch_size=100, max_throttles=30)
     found = DeliverySettings.of({"MAIL_CONNECTIONS": 1, "MAIL_RESERVED_CONNECTIONS": 3,
                                  "MAIL_RATE_LIMIT": "14/second"})
     assert (found.connections, found.reserved, found.rate) == (1, 0, Rate(14, 1.0)), (

@@ -164,12 +164,15 @@ class Sender:
         return list(rows[start + 1:] if settled else rows[start:])
 
     def send(self, prepared: Claimed) -> None:
-        """Pace and send one prepared row and record what happened; ConnectionFailure goes to the caller."""
+        """Pace and send one prepared row and record what happened; ConnectionFailure goes to the caller.
+
+        The time observed includes the wait for the rate limit, so that a rate-limited connection
+        claims what it can send in a second at that rate, not at the server's speed."""
+        started = time.monotonic()
         self.worker.wait_throttle()
         if not self.worker.pace(prepared):
             self.worker.release([prepared])
             return
-        started = time.monotonic()
         try:
             refused = self.transport.send(prepared.sender, prepared.recipients, prepared.raw)
         except ConnectionFailure:

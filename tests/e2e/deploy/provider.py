@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.e2e.deploy.processes import free_port, wait_until
+from tests.support.smtp import TrackedSMTP, abort_connections
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,7 @@ class Mailbox:
 
     delivered: list[Delivered] = field(default_factory=list)
     failed_logins: int = 0
+    transports: set[Any] = field(default_factory=set)
     # Seconds the provider takes to accept each message (real providers take tens of ms).
     latency: float = 0.0
     condition: threading.Condition = field(default_factory=threading.Condition)
@@ -148,7 +150,7 @@ class QuietSession(Session):
         self._login_data = value
 
 
-class ProviderSMTP(SMTP):
+class ProviderSMTP(TrackedSMTP):
     """aiosmtpd's protocol with the quiet session."""
 
     def _create_session(self) -> Session:
@@ -204,6 +206,7 @@ class MailProvider:
     def stop(self) -> None:
         """Stop listening and drop every open connection."""
         if self.controller is not None:
+            abort_connections(self.controller, self.mailbox.transports)
             self.controller.stop()
             self.controller = None
 
