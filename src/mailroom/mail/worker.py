@@ -551,6 +551,8 @@ class Worker:
             if self.once:
                 self._join_any(threads, interval)
             elif self.stop.wait(interval):
+                log.info("stopping: finishing the messages being sent; the rest of the %d claimed "
+                         "go back to the queue", len(self.holdings))
                 return
             self.holdings.renew()
             if not self.once:

@@ -101,6 +101,8 @@ def test_sigterm_finishes_the_messages_in_hand_and_leaves_the_rest_queued(
     processes.append(worker)
     assert smtp.wait_until(lambda r: r.held >= 1, 60), log.read_text()
     worker.send_signal(signal.SIGTERM)
+    # Let the server answer only once the worker has taken the signal in (else it sends on).
+    assert wait_for(lambda: "stopping: finishing" in log.read_text(), 30), log.read_text()
     smtp.release()
     assert worker.wait(30) == 0, log.read_text()
     assert "stopped" in log.read_text()
