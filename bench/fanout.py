@@ -53,13 +53,14 @@ def migrate_and_fill(app: Flask, count: int) -> None:
     """Apply the migrations and add ``count`` confirmed, subscribed users."""
     from flask_migrate import upgrade
 
-    from mailroom.extensions import db
+    from mailroom.extensions import db, mail
     from mailroom.models import User
     from mailroom.services.passwords import hash_password
     from mailroom.state import now
 
     with app.app_context():
         upgrade()
+        mail.upgrade()  # the mail extension's own history (the delivery engine's columns)
         password_hash = hash_password("bench password 1234")
         rows = [{"username": f"reader{i}", "username_key": f"reader{i}",
                  "email": f"reader{i}@example.com", "email_key": f"reader{i}@example.com",
