@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mailroom.mail import DeliverySettings
+from mailroom.mail import OUTBOX_DEFAULTS, DeliverySettings
 
 DEVELOPMENT = "development"
 PRODUCTION = "production"
@@ -167,12 +167,8 @@ def defaults() -> dict[str, Any]:
         # The mail extension's dev mailbox pages in Mailroom's own layout.
         "MAIL_DEV_MAILBOX_LAYOUT": "base.html",
         "MAILROOM_DATABASE_URL": None,
-        "OUTBOX_MAX_ATTEMPTS": 8,
-        "OUTBOX_BACKOFF_BASE": 30,
-        "OUTBOX_BACKOFF_MAX": 3600,
-        # Days a finished message keeps its body; seconds between a worker's purges (0: none).
-        "OUTBOX_RETENTION_DAYS": 7,
-        "OUTBOX_PURGE_INTERVAL": 3600,
+        # The outbox's retries and retention, as the mail extension defines them.
+        **OUTBOX_DEFAULTS,
         # Flows.
         "RESET_TOKEN_TTL": 600,
         "EMAIL_CODE_TTL": 600,

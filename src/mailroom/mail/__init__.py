@@ -41,12 +41,13 @@ from mailroom.mail.models import (
     Suppression,
 )
 from mailroom.mail.models import metadata as mail_metadata
-from mailroom.mail.settings import DeliverySettings
+from mailroom.mail.settings import OUTBOX_DEFAULTS, DeliverySettings
 from mailroom.mail.signals import email_delivered
 from mailroom.mail.store import MailState, state
 
 __all__ = [
     "BULK",
+    "OUTBOX_DEFAULTS",
     "TRANSACTIONAL",
     "AddressInvalid",
     "Attachment",

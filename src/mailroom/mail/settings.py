@@ -26,6 +26,17 @@ ENGINE_DEFAULTS: dict[str, Any] = {
 }
 
 
+# The outbox's retry and retention rules (the host application may show them in its own defaults).
+OUTBOX_DEFAULTS: dict[str, Any] = {
+    "OUTBOX_MAX_ATTEMPTS": 8,
+    "OUTBOX_BACKOFF_BASE": 30,
+    "OUTBOX_BACKOFF_MAX": 3600,
+    # Days a finished message keeps its body; seconds between a worker's purges (0: none).
+    "OUTBOX_RETENTION_DAYS": 7,
+    "OUTBOX_PURGE_INTERVAL": 3600,
+}
+
+
 def flask_mail_defaults(app: Flask) -> dict[str, Any]:
     """Flask-Mail 0.10's defaults (debug and suppression follow the application, as there)."""
     return {
@@ -54,12 +65,8 @@ def our_defaults(app: Flask) -> dict[str, Any]:
         "MAIL_DEV_MAILBOX_URL": "/dev/mail",
         "MAIL_DEV_MAILBOX_LAYOUT": "mailroom_mail/layout.html",
         "MAILROOM_DATABASE_URL": None,
-        "OUTBOX_MAX_ATTEMPTS": 8,
-        "OUTBOX_BACKOFF_BASE": 30,
-        "OUTBOX_BACKOFF_MAX": 3600,
+        **OUTBOX_DEFAULTS,
         **ENGINE_DEFAULTS,
-        "OUTBOX_RETENTION_DAYS": 7,
-        "OUTBOX_PURGE_INTERVAL": 3600,
         "MAIL_SMTPUTF8": False,
     }
 
