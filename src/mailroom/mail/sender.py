@@ -1,9 +1,11 @@
 """One SMTP connection of a worker: claim a few rows, send them one after the other, record each outcome.
 
 A connection claims about a second's worth of messages at a time (measured from its own recent
-sends, at least one, at most ``OUTBOX_BATCH_SIZE``), so its claims stay small and a new account
-email starts on the next connection that comes free. Idle, it waits for a wake-up (or the poll
-interval) and closes its SMTP connection after ``IDLE_CLOSE_SECONDS``.
+sends, rate-limit waits included, at least one, at most ``OUTBOX_BATCH_SIZE``), so its claims stay
+small and a new account email starts on the next connection that comes free; while another
+connection of its lane is idle it claims one, so work spreads before it batches. Each message is
+prepared (rendered) on the worker's pool while the one before it is sent. Idle, it waits for a
+wake-up (or the poll interval) and closes its SMTP connection after ``IDLE_CLOSE_SECONDS``.
 """
 
 from __future__ import annotations
