@@ -324,11 +324,11 @@ def _web(config: dict[str, Any], instance_path: str) -> None:
     if not config.get("SQLALCHEMY_DATABASE_URI"):
         config["SQLALCHEMY_DATABASE_URI"] = database_uri(config["DATABASE_URL"], instance_path)
     if str(config["SQLALCHEMY_DATABASE_URI"]).startswith("postgresql"):
-        # Each SMTP connection of a worker claims on a database connection of its own, beside the
-        # outcome writer, the heartbeat and the listener: keep that many open in the pool, since an
-        # overflow connection is closed when given back and a new one costs PostgreSQL a process.
+        # Each SMTP connection and each preparer of a worker uses a database connection of its
+        # own, beside the outcome writer and the heartbeat: keep that many open in the pool, since
+        # an overflow connection is closed when given back and a new one costs PostgreSQL a process.
         options = dict(config["SQLALCHEMY_ENGINE_OPTIONS"])
-        options.setdefault("pool_size", _delivery(config).connections + 4)
+        options.setdefault("pool_size", _delivery(config).database_connections)
         options.setdefault("max_overflow", 10)
         config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     config.setdefault("RATELIMIT_STORAGE_URI", config["REDIS_URL"] or "memory://")

@@ -145,3 +145,9 @@ def test_the_engine_settings_have_the_documented_defaults() -> None:
 def test_wrong_engine_settings_are_named(setting: str, value: object, named: str) -> None:
     with pytest.raises(ValueError, match=named):
         DeliverySettings.of({setting: value})
+
+
+def test_a_worker_keeps_a_database_connection_per_smtp_connection_and_per_preparer() -> None:
+    many, one = DeliverySettings.of({"MAIL_CONNECTIONS": 32}), DeliverySettings.of({"MAIL_CONNECTIONS": 1})
+    assert (many.preparers, many.database_connections) == (4, 40)
+    assert (one.preparers, one.database_connections) == (1, 6)

@@ -71,6 +71,10 @@ def our_defaults(app: Flask) -> dict[str, Any]:
     }
 
 
+# The most threads a worker renders messages ahead on (see ``DeliverySettings.preparers``).
+MAX_PREPARERS = 4
+
+
 @dataclass(frozen=True)
 class DeliverySettings:
     """The delivery engine's settings, read and checked once from a configuration."""
@@ -81,6 +85,19 @@ class DeliverySettings:
     claim_ttl: float
     batch_size: int
     max_throttles: int
+
+    @property
+    def preparers(self) -> int:
+        """Threads that render messages ahead of their connections: a render takes milliseconds
+        against a send's tens, so a few serve every connection (and the interpreter lock would
+        make more no faster)."""
+        return min(self.connections, MAX_PREPARERS)
+
+    @property
+    def database_connections(self) -> int:
+        """Database connections one worker process keeps open: one per SMTP connection and per
+        preparer, and the outcome writer's, the heartbeat's and housekeeping's."""
+        return self.connections + self.preparers + 4
 
     @classmethod
     def of(cls, config: Mapping[str, Any]) -> DeliverySettings:

@@ -523,7 +523,8 @@ class Worker:
             self.last_recovery = float("-inf")  # each run starts by recovering expired claims
             self.claiming.clear()
             if total > 1:
-                self.preparers = ThreadPoolExecutor(total, thread_name_prefix="mailroom-prepare")
+                self.preparers = ThreadPoolExecutor(self.settings().preparers,
+                                                    thread_name_prefix="mailroom-prepare")
             senders = [Sender(self, number, number < reserved, poll_seconds) for number in range(total)]
             threads = [threading.Thread(target=s.run, name=f"mailroom-smtp-{s.number}", daemon=True)
                        for s in senders]
