@@ -212,18 +212,15 @@ def test_a_connection_renders_its_next_copy_while_the_server_takes_the_current_o
         app: Flask, smtp: SMTPServer, running: Callable[..., Worker]) -> None:
     app.config.update(MAIL_CONNECTIONS=2)  # one reserved, one for bulk
     rendered: list[str] = []
-    overlap: dict[str, bool] = {}
-
-    def arrived(address: str) -> Callable[[Any], bool]:
-        return lambda r: any(m.rcpt_tos == [address] for m in r.received)
+    during: dict[str, bool] = {}
 
     def copy(to: str, params: Any) -> Message:
         rendered.append(to)
         if to == "reader2@example.com":
-            # Rendering this copy starts before the one ahead of it reached the server, and can
-            # finish only once it has: the two happen at the same time.
-            overlap["started_first"] = not smtp.wait_until(arrived("reader1@example.com"), 0)
-            overlap["finished"] = smtp.wait_until(arrived("reader1@example.com"), 10)
+            # Rendered while the copy ahead of it is at the server, its reply held: without
+            # rendering ahead this copy would be built before that one is even sent.
+            during["reader1 at the server"] = smtp.wait_until(
+                lambda r: any(m.rcpt_tos == ["reader1@example.com"] for m in r.received), 10)
         return Message("News", recipients=[to], body=f"Hello {params['name']}",
                        sender="news@example.com")
 
@@ -232,7 +229,11 @@ def test_a_connection_renders_its_next_copy_while_the_server_takes_the_current_o
         mail.defer_many("news", [Intent(f"reader{n}@example.com", {"name": f"R{n}"}) for n in range(4)],
                         kind=BULK, subject="News", sender="news@example.com")
         db.session.commit()
+    smtp.hold(after=1)  # reader0 is answered; reader1's reply waits until the release below
     running()
+    assert wait_for(lambda: "reader1 at the server" in during, 30), rendered
+    assert during == {"reader1 at the server": True}
+    assert smtp.held == 1, "reader1 was still being sent while reader2 was rendered"
+    smtp.release()
     assert smtp.wait_until(lambda r: len(r.received) == 4, 30)
-    assert overlap == {"started_first": True, "finished": True}
     assert sorted(rendered) == [f"reader{n}@example.com" for n in range(4)], "each copy rendered once"
