@@ -58,6 +58,7 @@ class Sender:
                 while not self.worker.stopping() and self._step_safely():
                     pass
             finally:
+                self.worker.served(self.number)  # a connection that is done takes no more work
                 self._close()
 
     def _step_safely(self) -> bool:
@@ -82,9 +83,9 @@ class Sender:
             return not self.worker.once
         self.worker.wait_throttle()
         generation = self.worker.generation
-        self.worker.started(self.number)
         rows, screen = self.worker.claim_for(self.account_only, self.claim_size())
         if rows:
+            self.worker.served(self.number)
             self.idle_since = None
             if not self.account_only:
                 self.worker.call_next()  # there may be more: an idle connection looks too

@@ -128,7 +128,7 @@ class Worker:
     # Prepares (renders) each connection's next message while it sends the current one.
     preparers: ThreadPoolExecutor | None = None
     last_recovery: float = float("-inf")
-    # Connections (by number) that have claimed work, and those idle now; (connections, reserved).
+    # Connections (by number) that have had work, and those idle now; (connections, reserved).
     claiming: set[int] = field(default_factory=set)
     idle_numbers: set[int] = field(default_factory=set)
     shape: tuple[int, int] = (0, 0)
@@ -419,9 +419,9 @@ class Worker:
             self.sleep(slot.wait + self.rng.uniform(0, 0.005))
         return False
 
-    def started(self, number: int) -> None:
-        """Connection ``number`` is about to claim (from now on it is no longer counted as spare
-        unless it waits idle)."""
+    def served(self, number: int) -> None:
+        """Connection ``number`` got rows from a claim, or stopped: from now on it is counted as
+        spare only while it waits idle."""
         with self.lock:
             self.claiming.add(number)
 
@@ -438,7 +438,8 @@ class Worker:
 
     def spare_connections(self, number: int, account_only: bool) -> bool:
         """Whether a connection other than ``number`` that could take the same work is idle or has
-        not claimed yet (one busy between two claims is not spare)."""
+        not had any yet (one busy between two claims, or still waiting for its first, is not
+        counted against it: starting connections get their share)."""
         total, reserved = self.shape
         lane = range(total) if account_only else range(reserved, total)
         with self.lock:
