@@ -19,12 +19,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(BASE_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+# The app depends on Flask-Mailroom, which lives in flask-mailroom/ of this repository.
+$(BASE_STAMP): pyproject.toml flask-mailroom/pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ./flask-mailroom -e .
 	touch $(BASE_STAMP)
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[dev]"
+$(STAMP): pyproject.toml flask-mailroom/pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ./flask-mailroom -e ".[dev]"
 	touch $(STAMP) $(BASE_STAMP)
 
 ## What serving needs (no test tools).

@@ -44,11 +44,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from common import scratch_database  # noqa: E402
+from flask_mailroom.compose.outbox import Envelope, compose, queue  # noqa: E402
+from flask_mailroom.engine.worker import Worker  # noqa: E402
 
 from mailroom import create_app  # noqa: E402
 from mailroom.extensions import db, mail  # noqa: E402
-from mailroom.mail.compose import Envelope, compose, queue  # noqa: E402
-from mailroom.mail.worker import Worker  # noqa: E402
 from mailroom.models import OutboxMessage  # noqa: E402
 from mailroom.state import now  # noqa: E402
 

@@ -12,8 +12,9 @@ import argparse
 import time
 from datetime import UTC, datetime
 
+from flask_mailroom.compose.outbox import Envelope, compose
+
 from mailroom import create_app
-from mailroom.mail.compose import Envelope, compose
 
 READERS = [("en", "UTC"), ("zh_Hans", "Asia/Shanghai"), ("zh_Hant", "Asia/Taipei")]
 

@@ -116,9 +116,10 @@ def measured(action: Callable[[], int]) -> tuple[int, float, int]:
 
 def old_fan_out(announcement_id: int, limit: int) -> int:
     """The per-copy MIME path: compose and store a complete message per recipient, 500 a commit."""
+    from flask_mailroom.compose.outbox import queue
+    from flask_mailroom.queue import BULK
+
     from mailroom.extensions import db
-    from mailroom.mail import BULK
-    from mailroom.mail.compose import queue
     from mailroom.services import announcements as a
 
     content = a.content_of(a.get(announcement_id))
@@ -162,10 +163,11 @@ def bare_insert(announcement_id: int, count: int) -> Callable[[], int]:
 
 def render_cost(announcement_id: int) -> tuple[float, float]:
     """Milliseconds per copy: rendering queued rows as the worker does, and composing them anew."""
+    from flask_mailroom.compose import deferred
+    from flask_mailroom.compose.outbox import finished_bytes
+    from flask_mailroom.models.outbox import COLUMNS, Claimed
+
     from mailroom.extensions import db
-    from mailroom.mail import deferred
-    from mailroom.mail.claims import COLUMNS, Claimed
-    from mailroom.mail.compose import finished_bytes
     from mailroom.models import OutboxMessage
     from mailroom.services import announcements as a
 
@@ -187,8 +189,9 @@ def render_cost(announcement_id: int) -> tuple[float, float]:
 
 def run(users: int, megabytes: float, baseline_copies: int, kind: str) -> str:
     """The whole measurement; returns the last line."""
+    from flask_mailroom.compose.outbox import Attachment
+
     from mailroom.extensions import db
-    from mailroom.mail.compose import Attachment
     from mailroom.services import announcements
 
     with scratch_database(kind) as url:

@@ -175,7 +175,7 @@ def account_email_request(app: Flask) -> Callable[[], None]:
                 db.session.remove()
         return request
 
-    from mailroom.mail.compose import Envelope, build_message, queue
+    from flask_mailroom.compose.outbox import Envelope, build_message, queue
 
     def notice() -> None:
         with app.app_context():

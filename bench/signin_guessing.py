@@ -21,10 +21,10 @@ from typing import Any
 
 from common import scratch_database
 from flask import Flask
+from flask_mailroom.clock import FrozenClock
 from flask_migrate import upgrade
 
 from mailroom import create_app
-from mailroom.domain.clock import FrozenClock
 from mailroom.extensions import db
 from mailroom.services import accounts
 from mailroom.state import state

@@ -76,7 +76,8 @@ def free_port() -> int:
 def as_the_tutorial_writes_it(folder: Path) -> None:
     """Undo the one-line change and bring the thread back."""
     init = folder / "app" / "__init__.py"
-    init.write_text(init.read_text().replace("from mailroom.mail import Mail", "from flask_mail import Mail"))
+    source = init.read_text().replace("from flask_mailroom import Mail", "from flask_mail import Mail")
+    init.write_text(source)
     email = folder / "app" / "email.py"
     source = email.read_text()
     start, end = source.index("def send_email("), source.index("def send_password_reset_email(")

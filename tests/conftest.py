@@ -13,16 +13,16 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from flask_mailroom.clock import FrozenClock
+from flask_mailroom.engine.worker import Worker
+from flask_mailroom.models import metadata as mail_metadata
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from mailroom import create_app
-from mailroom.domain.clock import FrozenClock
 from mailroom.extensions import db as _db
 from mailroom.extensions import mail as _mail
-from mailroom.mail import mail_metadata
-from mailroom.mail.worker import Worker
 from mailroom.models import User
 from mailroom.services import accounts
 from mailroom.state import state

@@ -1,7 +1,7 @@
 """Mailroom: Flask accounts carried by email, with a durable outbox.
 
 Nothing of the application is imported at module level: Python runs this module before any
-``mailroom.mail`` module, and the mail extension (which any Flask app may use) must not load the
+``flask_mailroom`` module, and the mail extension (which any Flask app may use) must not load the
 application, its settings or its engine events. Each function imports what it wires.
 """
 
@@ -48,7 +48,7 @@ def _listen_to_mail_events(app: Flask) -> None:
 
 def _bind_extensions(app: Flask) -> None:
     """Bind the unbound extensions to this application."""
-    # Through the module: the name ``mail`` in this package is the ``mailroom.mail`` subpackage.
+    # Through the module: the name ``mail`` in this package is the ``flask_mailroom`` subpackage.
     from mailroom import extensions as ext
     from mailroom.state import state
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mailroom.mail import OUTBOX_DEFAULTS, DeliverySettings
+from flask_mailroom.settings import OUTBOX_DEFAULTS, DeliverySettings
 
 DEVELOPMENT = "development"
 PRODUCTION = "production"

@@ -6,12 +6,11 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
+# The column types and naming rules are the mail core's, shared so both schemas read alike.
+from flask_mailroom.models import NAMING, BigId, UTCDateTime
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, registry
-
-# The column types and naming rules are the mail core's, shared so both schemas read alike.
-from mailroom.mail.models.base import NAMING, BigId, UTCDateTime
 
 __all__ = ["NAMING", "Base", "BigId", "UTCDateTime"]
 

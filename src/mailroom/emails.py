@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from flask_mail import Message
+from flask_mailroom.compose import Envelope, compose
+from flask_mailroom.queue import TRANSACTIONAL, OutboxMessage
 
 from mailroom.extensions import db, mail
-from mailroom.mail import TRANSACTIONAL, Envelope, OutboxMessage, compose
 
 Address = str | tuple[str, str]
 

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import Flask, current_app, g, has_app_context, has_request_context, request
+from flask_mailroom.compose import Envelope, compose
+from flask_mailroom.queue import OutboxMessage
 from sqlalchemy.orm import Session
 
 from mailroom.extensions import mail
-from mailroom.mail import Envelope, OutboxMessage, compose
-from mailroom.mail import state as mail_state
 from mailroom.state import state
 
 log = logging.getLogger(__name__)
@@ -155,7 +155,7 @@ class ErrorReporter:
 def write(rows: list[OutboxMessage]) -> None:
     """Store report rows in a session and transaction of their own; a duplicate is skipped."""
     for row in rows:
-        with Session(mail_state().engine) as session:
+        with Session(mail.engine) as session:
             try:
                 session.add(row)
                 session.commit()

@@ -7,12 +7,12 @@ from flask_bootstrap import Bootstrap5
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
+from flask_mailroom import Mail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 
 from mailroom.db import Base
-from mailroom.mail import Mail
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()

@@ -14,6 +14,7 @@ from babel.dates import format_date, format_datetime, format_time, get_datetime_
 from flask import Flask, has_request_context, request
 from flask_babel import format_timedelta, get_locale, get_timezone, gettext, ngettext
 from flask_login import current_user
+from flask_mailroom.compose import rendering_timezone
 from werkzeug.wrappers import Response
 
 from mailroom.domain.errors import DomainError
@@ -29,7 +30,6 @@ from mailroom.domain.languages import (
     timezone_names,
 )
 from mailroom.extensions import babel
-from mailroom.mail import rendering_timezone
 
 DateFormat = Literal["full", "long", "medium", "short"]
 LANGUAGE_COOKIE = "mailroom_language"

@@ -7,8 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import Flask, current_app
-
-from mailroom.domain.clock import Clock, SystemClock
+from flask_mailroom.clock import Clock, SystemClock
 
 KEY = "mailroom"
 

@@ -44,9 +44,9 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from flask_mailroom.engine.worker import Worker
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from mailroom.mail.worker import Worker
 from tests.support.services import in_ci
 from tests.support.smtp import Received, SMTPServer
 

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from flask_mailroom.clock import FrozenClock
 from playwright.sync_api import Page, expect
 
-from mailroom.domain.clock import FrozenClock
 from mailroom.models import User
 from tests.e2e.conftest import LiveServer
 from tests.support.pages import assert_accessible, assert_no_horizontal_scroll

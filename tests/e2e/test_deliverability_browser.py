@@ -7,9 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from flask import Flask
+from flask_mailroom.deliverability import suppression as deliverability
 from playwright.sync_api import Page, expect
 
-from mailroom.mail import deliverability
 from mailroom.models import User
 from tests.e2e.conftest import LiveServer
 from tests.integration.mail.helpers import wait_for

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from flask_mailroom.compose.outbox import Envelope, build_message, queue
 from playwright.sync_api import Page, expect
 
 from mailroom.extensions import db
-from mailroom.mail.compose import Envelope, build_message, queue
 from mailroom.web.gallery import template_names
 from tests.e2e.conftest import LiveServer
 from tests.support.pages import assert_accessible, assert_no_horizontal_scroll

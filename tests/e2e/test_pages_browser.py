@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from flask_mailroom.compose.outbox import Envelope, build_message, queue
 from playwright.sync_api import Page, expect
 
 from mailroom.extensions import db
-from mailroom.mail.compose import Envelope, build_message, queue
 from mailroom.models import User
 from mailroom.services import announcements, email_change, reset
 from tests.e2e.conftest import LiveServer

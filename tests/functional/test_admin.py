@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from flask_mailroom.clock import FrozenClock
+from flask_mailroom.compose.outbox import Attachment, Envelope, build_message, queue
+from flask_mailroom.engine import heartbeats
 
-from mailroom.domain.clock import FrozenClock
 from mailroom.extensions import db
-from mailroom.mail import heartbeats
-from mailroom.mail.compose import Attachment, Envelope, build_message, queue
 from mailroom.models import Announcement, User
 from mailroom.services import announcements
 from tests.conftest import START, csrf_token

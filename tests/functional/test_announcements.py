@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 import pytest
 from flask import Flask
+from flask_mailroom.compose.outbox import Attachment, Envelope, build_message, queue
 
 from mailroom.extensions import db
-from mailroom.mail.compose import Attachment, Envelope, build_message, queue
 from mailroom.models import Announcement, User
 from mailroom.services import announcements
 from tests.support.announcements import add_users, outbox, rendered, user_named

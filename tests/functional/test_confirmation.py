@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from flask_mailroom.clock import FrozenClock
 from sqlalchemy import select
 
-from mailroom.domain.clock import FrozenClock
 from mailroom.extensions import db
 from mailroom.models import User
 from mailroom.services import budget

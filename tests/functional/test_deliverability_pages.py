@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from flask_mailroom.deliverability import suppression as deliverability
 
 from mailroom.extensions import db
-from mailroom.mail import deliverability
 from mailroom.models import User
 from mailroom.services import accounts
 from tests.conftest import csrf_token

@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from flask_mailroom.clock import FrozenClock
+from flask_mailroom.compose.outbox import Attachment, Envelope, build_message, queue
+from flask_mailroom.engine import background
+from flask_mailroom.store import state as mail_state
 from sqlalchemy import func, select
 
 from mailroom import create_app
-from mailroom.domain.clock import FrozenClock
 from mailroom.extensions import db
-from mailroom.mail import background
-from mailroom.mail import state as mail_state
-from mailroom.mail.compose import Attachment, Envelope, build_message, queue
 from mailroom.models import DevMail
 from mailroom.state import state
 from tests.conftest import base_config, csrf_token

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from flask_mailroom.compose.outbox import Envelope, build_message, queue
+from flask_mailroom.devmail import mailbox
 from sqlalchemy import func, select
 
 from mailroom import create_app
 from mailroom.extensions import db
-from mailroom.mail import mailbox
-from mailroom.mail.compose import Envelope, build_message, queue
 from mailroom.models import DevMail, OutboxMessage
 from mailroom.web import gallery
 from tests.conftest import base_config, csrf_token

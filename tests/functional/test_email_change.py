@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from flask import Flask, url_for
 from flask.testing import FlaskClient
+from flask_mailroom.clock import FrozenClock
 
 from mailroom import create_app
-from mailroom.domain.clock import FrozenClock
 from mailroom.extensions import db
 from mailroom.models import User
 from mailroom.services import accounts, budget

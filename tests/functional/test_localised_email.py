@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from flask_mailroom.compose import deferred
 
 from mailroom.extensions import db
-from mailroom.mail import deferred
 from mailroom.models import Announcement
 from mailroom.services import announcements
 from tests.conftest import csrf_token

@@ -13,10 +13,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
 from flask.testing import FlaskClient
+from flask_mailroom.deliverability import suppression as deliverability
 from sqlalchemy import func, select
 
 from mailroom.extensions import db
-from mailroom.mail import deliverability
 from mailroom.models import InboundEvent, MailEvent, Suppression, User
 from tests.conftest import START
 from tests.support.accounts import stored_user
@@ -218,7 +218,8 @@ def test_ses_forgeries_are_refused(app: Flask, client: FlaskClient, sns_key: rsa
 
 def test_a_bounce_names_the_message_it_answers(app: Flask, client: FlaskClient, smtp: Any,
                                                deliver: Callable[[], int]) -> None:
-    from mailroom.mail.compose import send_email
+    from flask_mailroom.compose.outbox import send_email
+
     from mailroom.state import now
 
     with app.app_context():

@@ -9,9 +9,9 @@ from collections.abc import Callable
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from flask_mailroom.clock import FrozenClock
 from werkzeug.test import TestResponse
 
-from mailroom.domain.clock import FrozenClock
 from mailroom.extensions import db
 from mailroom.models import User
 from mailroom.services import reset

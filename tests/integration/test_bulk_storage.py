@@ -9,12 +9,12 @@ from collections.abc import Callable
 
 import pytest
 from flask import Flask
+from flask_mailroom.clock import FrozenClock
+from flask_mailroom.compose.mime import SPLICE_FROM, render_mime, wire_bytes
+from flask_mailroom.compose.outbox import Attachment, Envelope, build_message
 from sqlalchemy import func, select
 
-from mailroom.domain.clock import FrozenClock
 from mailroom.extensions import db
-from mailroom.mail.compose import Attachment, Envelope, build_message
-from mailroom.mail.mime import SPLICE_FROM, render_mime, wire_bytes
 from mailroom.models import Announcement, AnnouncementAttachment
 from mailroom.services import announcements
 from tests.support.announcements import add_users, bytes_sent, outbox, user_named

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from flask_mailroom.clock import FrozenClock
 from sqlalchemy import select
 
-from mailroom.domain.clock import FrozenClock
 from mailroom.domain.codes import CodeMalformed, LockedOut
 from mailroom.domain.errors import CodeError, CodeExhausted, CodeExpired, CodeMismatch, CooldownActive
 from mailroom.extensions import db

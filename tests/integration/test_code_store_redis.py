@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from flask_mailroom.clock import FrozenClock
 
-from mailroom.domain.clock import FrozenClock
 from mailroom.extensions import db
 from mailroom.models import User
 from mailroom.services import codes

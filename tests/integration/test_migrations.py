@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Flask
 from flask.testing import FlaskCliRunner
+from flask_mailroom.schema import VERSION_TABLE, differences, downgrade
 from sqlalchemy import inspect
 
 from mailroom import create_app
 from mailroom.extensions import db
-from mailroom.mail.schema import VERSION_TABLE, differences, downgrade
 from tests.conftest import base_config
 
 

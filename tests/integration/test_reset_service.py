@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from flask_mailroom.engine.worker import Worker
 from sqlalchemy import create_engine, func, select, text
 
 from mailroom.domain.errors import TokenInvalid
 from mailroom.extensions import db
-from mailroom.mail.worker import Worker
 from mailroom.models import User, UserSession
 from mailroom.services import accounts, reset, sessions
 from tests.support.accounts import stored_user as fresh

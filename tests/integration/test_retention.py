@@ -10,12 +10,13 @@ from datetime import timedelta
 import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
+from flask_mailroom import queue as admin
+from flask_mailroom.clock import FrozenClock
+from flask_mailroom.compose.outbox import Envelope, build_message, queue
+from flask_mailroom.engine import retention
+from flask_mailroom.engine.worker import Worker
 
-from mailroom.domain.clock import FrozenClock
 from mailroom.extensions import db
-from mailroom.mail import admin, retention
-from mailroom.mail.compose import Envelope, build_message, queue
-from mailroom.mail.worker import Worker
 from mailroom.models import OutboxMessage
 from mailroom.services import announcements
 from tests.support.announcements import add_users, outbox

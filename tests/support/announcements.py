@@ -6,11 +6,11 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 from flask import Flask
+from flask_mailroom.compose import deferred
+from flask_mailroom.models.outbox import Claimed
 from sqlalchemy import insert, select
 
 from mailroom.extensions import db
-from mailroom.mail import deferred
-from mailroom.mail.claims import Claimed
 from mailroom.models import OutboxMessage, User
 from mailroom.models.user import new_unsubscribe_token
 from mailroom.services.passwords import hash_password

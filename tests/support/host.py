@@ -6,12 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import flask_mail
+import flask_mailroom
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-
-import mailroom.mail
 
 
 class HostBase(DeclarativeBase):
@@ -39,6 +38,6 @@ def host_app(config: dict[str, Any], *, mail: str = "mailroom") -> tuple[Flask, 
     app.config.update(config)
     db = SQLAlchemy(model_class=HostBase)
     db.init_app(app)
-    extension: Any = mailroom.mail.Mail() if mail == "mailroom" else flask_mail.Mail()
+    extension: Any = flask_mailroom.Mail() if mail == "mailroom" else flask_mail.Mail()
     extension.init_app(app)
     return app, db, extension

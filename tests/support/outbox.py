@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 from flask import Flask
+from flask_mailroom.devmail.parse import body_of, parse
 from sqlalchemy import select
 
 from mailroom.extensions import db
-from mailroom.mail.parse import body_of, parse
 from mailroom.models import OutboxMessage
 
 # A verification code stands on its own line, indented by four spaces, in the text part.

@@ -15,8 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
-
-from mailroom.mail.providers import sns_string_to_sign
+from flask_mailroom.deliverability.providers import sns_string_to_sign
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "mail_events"
 TOPIC = "arn:aws:sns:us-east-1:123456789012:ses-bounces"

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from flask_mailroom import HeaderInjection
+from flask_mailroom.compose.headers import check_header_value
 
 from mailroom.domain.addresses import email_key, is_safe_next, normalize_email, username_key
-from mailroom.domain.errors import AddressInvalid, HeaderInjection
-from mailroom.domain.headers import check_header_value
+from mailroom.domain.errors import AddressInvalid
 
 
 @pytest.mark.parametrize("target", ["/", "/account/", "/account/?tab=email", "/a/b#frag"])

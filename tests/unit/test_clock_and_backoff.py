@@ -6,9 +6,8 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
-from mailroom.domain.backoff import RetryPolicy
-from mailroom.domain.clock import FrozenClock
+from flask_mailroom.clock import FrozenClock
+from flask_mailroom.rules.backoff import RetryPolicy
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

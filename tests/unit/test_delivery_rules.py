@@ -6,11 +6,10 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
-from mailroom.domain.breaker import BreakerState, CircuitBreaker
-from mailroom.domain.leases import LeasePolicy
-from mailroom.domain.pacing import Rate, RateInvalid, Throttle, ahead_for, parse_rate, take_slot
-from mailroom.mail import DeliverySettings
+from flask_mailroom.rules.breaker import BreakerState, CircuitBreaker
+from flask_mailroom.rules.leases import LeasePolicy
+from flask_mailroom.rules.pacing import Rate, RateInvalid, Throttle, ahead_for, parse_rate, take_slot
+from flask_mailroom.settings import DeliverySettings
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from mailroom.mail.doctor import DNSUnavailable, Report, check_dns
+from flask_mailroom.deliverability.doctor import DNSUnavailable, Report, check_dns
 
 RECORDS = {"example.com": ["google-site-verification=x", "v=spf1 include:_spf.example.net ~all"],
            "_dmarc.example.com": ["v=DMARC1; p=quarantine"]}

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from mailroom.mail.linkcheck import check, is_loopback
-from mailroom.mail.mailbox import links_in
+from flask_mailroom.devmail.linkcheck import check, is_loopback
+from flask_mailroom.devmail.mailbox import links_in
 
 
 @pytest.mark.parametrize(("host", "loopback"), [

@@ -5,11 +5,8 @@ from __future__ import annotations
 from email.header import decode_header, make_header
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
-from mailroom.domain.errors import AddressInvalid
-from mailroom.mail.mime import (
+from flask_mailroom import AddressInvalid
+from flask_mailroom.compose.mime import (
     LINE,
     address_list,
     attachment_name,
@@ -22,6 +19,8 @@ from mailroom.mail.mime import (
     mailbox,
     unstructured,
 )
+from hypothesis import given
+from hypothesis import strategies as st
 
 # Header text as it reaches MIME rendering: anything but what check_envelope refuses as a line end.
 LINE_ENDS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029\x00"
@@ -130,8 +129,8 @@ def test_mailboxes_and_lists() -> None:
 def test_a_value_that_would_split_into_lines_is_refused_at_the_last_step(mark: str) -> None:
     from email.message import EmailMessage
 
-    from mailroom.domain.errors import HeaderInjection
-    from mailroom.mail.mime import set_header
+    from flask_mailroom import HeaderInjection
+    from flask_mailroom.compose.mime import set_header
 
     with pytest.raises(HeaderInjection):
         set_header(EmailMessage(), "Subject", f"a{mark}Bcc: victim@example.com")

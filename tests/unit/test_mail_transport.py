@@ -5,10 +5,9 @@ from __future__ import annotations
 import smtplib
 
 import pytest
-
-from mailroom.mail.parse import bare, decoded, unescape
-from mailroom.mail.recorder import Outcome
-from mailroom.mail.transport import (
+from flask_mailroom.devmail.parse import bare, decoded, unescape
+from flask_mailroom.engine.recorder import Outcome
+from flask_mailroom.engine.transport import (
     PermanentFailure,
     TemporaryFailure,
     Throttled,

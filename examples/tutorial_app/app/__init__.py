@@ -1,9 +1,8 @@
 from config import Config
 from flask import Flask
+from flask_mailroom import Mail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-
-from mailroom.mail import Mail  # was: from flask_mail import Mail
 
 app = Flask(__name__)
 app.config.from_object(Config)

@@ -9,7 +9,6 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from mailroom.cli.broadcast import broadcast
-from mailroom.cli.deliverability import bounces_command, doctor_command
 from mailroom.cli.users import users_cli
 
 
@@ -19,5 +18,3 @@ def register(app: Flask) -> None:
     mail_group = app.cli.commands["mail"]
     assert isinstance(mail_group, AppGroup)
     mail_group.add_command(broadcast)
-    mail_group.add_command(doctor_command)
-    mail_group.add_command(bounces_command)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 from flask.cli import with_appcontext
+from flask_mailroom.compose import Attachment
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from mailroom.mail import FileAttachment as Attachment
 from mailroom.models import Announcement
 from mailroom.services import announcements
 

@@ -64,9 +64,5 @@ class AddressInvalid(DomainError):
     """An email address is malformed or not allowed."""
 
 
-class HeaderInjection(DomainError):
-    """A header value carries CR or LF, which would let it forge headers."""
-
-
 class UsernameInvalid(DomainError):
     """A username is too short, too long or holds characters usernames may not have."""

@@ -1,7 +1,8 @@
 """The data model: every table Mailroom keeps."""
 
+from flask_mailroom.models import DevMail, InboundEvent, MailEvent, OutboxMessage, OutboxStatus, Suppression
+
 from mailroom.db import Base, UTCDateTime
-from mailroom.mail import DevMail, InboundEvent, MailEvent, OutboxMessage, OutboxStatus, Suppression
 from mailroom.models.announcement import Announcement, AnnouncementAttachment
 from mailroom.models.codes import VerificationCode
 from mailroom.models.reservation import AddressReservation

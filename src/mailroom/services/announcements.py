@@ -14,27 +14,26 @@ from typing import Any
 from flask import Flask, current_app
 from flask_babel import format_number
 from flask_mail import Message
-from markdown_it import MarkdownIt
-from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.exc import IntegrityError
-
-from mailroom.domain.errors import DomainError, HeaderInjection, TokenInvalid
-from mailroom.domain.headers import check_header_value
-from mailroom.emails import queue
-from mailroom.extensions import db, mail
-from mailroom.i18n import _
-from mailroom.mail import (
-    BULK,
+from flask_mailroom import HeaderInjection, Mail
+from flask_mailroom.compose import (
+    Attachment,
     Envelope,
     Intent,
-    Mail,
-    OutboxMessage,
     bare_address,
+    check_header_value,
     compose,
     split_address,
     stream_headers,
 )
-from mailroom.mail import FileAttachment as Attachment
+from flask_mailroom.queue import BULK, OutboxMessage
+from markdown_it import MarkdownIt
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.exc import IntegrityError
+
+from mailroom.domain.errors import DomainError, TokenInvalid
+from mailroom.emails import queue
+from mailroom.extensions import db, mail
+from mailroom.i18n import _
 from mailroom.models import Announcement, AnnouncementAttachment, User
 from mailroom.state import now, state
 from mailroom.urls import external_url

@@ -8,6 +8,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask_babel import get_timezone
+from flask_mailroom.queue import (
+    Engine,
+    OutboxMessage,
+    OutboxStatus,
+    engine_status,
+    queue_status,
+    status_counts,
+)
+from flask_mailroom.queue import retry_failed as mail_retry_failed
 from sqlalchemy import String, func, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -15,8 +24,6 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from mailroom.domain.chart import Chart, Frame, choose_bucket, clamp_width, layout, minute_range
 from mailroom.extensions import db
-from mailroom.mail import Engine, OutboxMessage, OutboxStatus, engine_status, queue_status, status_counts
-from mailroom.mail import retry_failed as mail_retry_failed
 from mailroom.state import now
 
 MINUTE_FORMAT = "%Y-%m-%dT%H:%M"

@@ -8,9 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from flask import Flask
+from flask_mailroom import deliverability
 
 from mailroom.extensions import db
-from mailroom.mail import deliverability
 from mailroom.models import User
 from mailroom.services.accounts import find_by_email
 

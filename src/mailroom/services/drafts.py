@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from flask_mailroom.compose import Attachment
+
 from mailroom.domain.errors import N_
 from mailroom.domain.progress import Progress, progress
 from mailroom.extensions import db
 from mailroom.i18n import _
-from mailroom.mail import FileAttachment as Attachment
 from mailroom.models import Announcement, AnnouncementAttachment
 from mailroom.services import announcements
 

@@ -8,13 +8,14 @@ from typing import Any
 
 from flask import current_app
 from flask_mail import Message
+from flask_mailroom import Skip, deliverability
+from flask_mailroom.compose import Envelope, compose
 from sqlalchemy import select
 
 from mailroom.domain import tokens
 from mailroom.domain.addresses import email_key
 from mailroom.domain.errors import TokenError, TokenInvalid
 from mailroom.extensions import db, mail
-from mailroom.mail import Envelope, Skip, compose, deliverability
 from mailroom.models import User
 from mailroom.services import accounts, budget, ratelimit, throttle
 from mailroom.state import now

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from flask import Flask
+from flask_mailroom import deliverability
+
+from mailroom.extensions import csrf
 
 
 def register(app: Flask) -> None:
@@ -29,10 +32,11 @@ def register(app: Flask) -> None:
     app.register_blueprint(auth.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(api.bp)
-    from mailroom.web import admin, mail_events, unsubscribe
+    from mailroom.web import admin, unsubscribe
 
     app.register_blueprint(admin.bp)
-    app.register_blueprint(mail_events.bp)
+    app.register_blueprint(deliverability.webhooks, url_prefix="/mail/events")
+    csrf.exempt(deliverability.webhooks)
     app.register_blueprint(unsubscribe.bp)
     from mailroom.web import gallery
 

@@ -20,6 +20,8 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from flask_mailroom import deliverability
+from flask_mailroom.compose import Attachment
 from flask_wtf.file import MultipleFileField
 from werkzeug.datastructures import FileStorage
 from wtforms import BooleanField, StringField, SubmitField, TextAreaField
@@ -27,8 +29,6 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from mailroom.extensions import login_manager
 from mailroom.i18n import _
-from mailroom.mail import FileAttachment as Attachment
-from mailroom.mail import deliverability, timeline
 from mailroom.models import Announcement
 from mailroom.services import announcements, dashboard, drafts
 from mailroom.web.errors import error_response
@@ -348,7 +348,7 @@ def address_timeline() -> ResponseReturnValue:
     address = request.args.get("address", "").strip()
     if not usable_address(address, required=False):
         return error_response(400, "address must be one email address.", field="address")
-    entries = timeline.for_address(address) if address else []
+    entries = deliverability.for_address(address) if address else []
     found = deliverability.suppression_of(address) if address else None
     return render_template("admin/address.html", address=address, entries=entries, suppression=found)
 
@@ -375,8 +375,8 @@ def suppression_list() -> str:
 def message_timeline(message_id: int) -> ResponseReturnValue:
     """One message: its headers (never its body) and what happened to it."""
     try:
-        row, entries = timeline.for_message(message_id)
+        row, entries = deliverability.for_message(message_id)
     except LookupError:
         abort(404)
     return render_template("admin/message.html", row=row, entries=entries,
-                           headers=timeline.headers_of(row))
+                           headers=deliverability.headers_of(row))

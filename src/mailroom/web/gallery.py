@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, render_template
+from flask_mailroom.devmail import framed_html
 from jinja2 import StrictUndefined, TemplateError
 
 from mailroom.config import DEVELOPMENT
 from mailroom.error_reports import Report
-from mailroom.mail import framed_html
 from mailroom.urls import external_url
 
 bp = Blueprint("gallery", __name__, url_prefix="/dev/mail/templates")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from flask_mailroom.compose.outbox import Envelope, build_message, queue
+
 from mailroom import create_app
 from mailroom.extensions import db
-from mailroom.mail.compose import Envelope, build_message, queue
 from mailroom.services import accounts
 
 # Seeded accounts only need to exist; a cheap hash keeps seeding hundreds of them fast.

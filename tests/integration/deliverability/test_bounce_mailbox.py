@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
+from flask_mailroom.deliverability import suppression as deliverability
 from sqlalchemy import select
 
 from mailroom.extensions import db
-from mailroom.mail import deliverability
 from mailroom.models import MailEvent
 from tests.support.pop3 import PASSWORD, USER, POP3Server
 from tests.support.webhooks import FIXTURES

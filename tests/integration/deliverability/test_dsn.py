@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from flask_mailroom.compose.outbox import send_email
+from flask_mailroom.deliverability import dsn
+from flask_mailroom.deliverability import suppression as deliverability
+from flask_mailroom.devmail.catcher import start_catcher
 from sqlalchemy import select
 
 from mailroom.extensions import db
-from mailroom.mail import deliverability, dsn
-from mailroom.mail.catcher import start_catcher
-from mailroom.mail.compose import send_email
 from mailroom.models import MailEvent
 from mailroom.state import now
 from tests.support.services import free_port

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from flask_mailroom.compose.outbox import send_email
 
 from mailroom.extensions import db
-from mailroom.mail.compose import send_email
 from mailroom.models import User
 from mailroom.services import announcements
 from mailroom.state import now

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from flask_mailroom.compose.outbox import send_email
+from flask_mailroom.deliverability import suppression as deliverability
 
 from mailroom.extensions import db
-from mailroom.mail import deliverability
-from mailroom.mail.compose import send_email
 from mailroom.models import MailEvent, Suppression
 from mailroom.state import now
 from tests.support.accounts import stored_user

@@ -6,15 +6,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import flask_mail
+import flask_mailroom
 import pytest
 from flask import Flask
+from flask_mailroom import HeaderInjection, Message
+from flask_mailroom.devmail.parse import message_from_raw
+from flask_mailroom.engine.worker import Worker
+from flask_mailroom.models import metadata as mail_metadata
+from flask_mailroom.queue import OutboxMessage
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import func, inspect, select
 
-import mailroom.mail
-from mailroom.mail import HeaderInjection, Message, OutboxMessage, mail_metadata
-from mailroom.mail.parse import message_from_raw
-from mailroom.mail.worker import Worker
 from tests.support.host import Note, host_app, host_config
 from tests.support.smtp import SMTPServer
 
@@ -163,8 +165,8 @@ def test_the_mail_tables_can_live_in_a_database_of_their_own(empty_database_url:
         with pytest.raises(RuntimeError, match="MAILROOM_DATABASE_URL"):
             mail.send(Message("Joined", recipients=["ann@example.com"], body="x"), session=db.session)
         assert set(inspect(db.engine).get_table_names()) == {"host_notes"}
-        assert mailroom.mail.state().session.scalar(select(OutboxMessage.subject)) == "Elsewhere"
-        mailroom.mail.state().dispose()
+        assert flask_mailroom.state().session.scalar(select(OutboxMessage.subject)) == "Elsewhere"
+        flask_mailroom.state().dispose()
         db.engine.dispose()
 
 

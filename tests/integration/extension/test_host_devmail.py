@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from flask_mailroom import Message
+from flask_mailroom.engine.worker import Worker
 
-from mailroom.mail import Message
-from mailroom.mail.worker import Worker
 from tests.support.host import host_app, host_config
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from click.testing import Result
+from flask_mailroom.models import metadata as mail_metadata
+from flask_mailroom.schema import HOOKED
 from flask_migrate import Migrate
 from sqlalchemy import inspect, text
 
-from mailroom.mail import mail_metadata
-from mailroom.mail.schema import HOOKED
 from tests.support.host import host_app, host_config
 
 DEPRECATED = "return current_app.extensions['migrate'].db.get_engine()"

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask_mailroom.compose.outbox import Envelope, build_message, queue
+from flask_mailroom.models.outbox import TRANSACTIONAL
 from sqlalchemy import select
 
 from mailroom.config import ENV_KEYS
 from mailroom.extensions import db
-from mailroom.mail.compose import Envelope, build_message, queue
-from mailroom.mail.models.outbox import TRANSACTIONAL
 from mailroom.models import OutboxMessage
 
 REPO = Path(__file__).resolve().parents[3]

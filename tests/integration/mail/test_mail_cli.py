@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 from flask import Flask
 from flask.testing import FlaskCliRunner
+from flask_mailroom.clock import FrozenClock
 
-from mailroom.domain.clock import FrozenClock
 from mailroom.models import OutboxMessage
 from tests.support.smtp import SMTPServer
 

@@ -8,14 +8,13 @@ from email.utils import parsedate_to_datetime
 
 import pytest
 from flask import Flask
+from flask_mailroom import AddressInvalid, HeaderInjection, Message, email_delivered
+from flask_mailroom.compose.outbox import Attachment, Envelope, build_message, compose, queue
+from flask_mailroom.devmail.parse import message_from_raw
 from sqlalchemy import func, select
 
-from mailroom.domain.errors import AddressInvalid, HeaderInjection
 from mailroom.emails import send_email
 from mailroom.extensions import db, mail
-from mailroom.mail import Message, email_delivered
-from mailroom.mail.compose import Attachment, Envelope, build_message, compose, queue
-from mailroom.mail.parse import message_from_raw
 from mailroom.models import OutboxMessage, User
 from mailroom.state import now
 from tests.support.smtp import SMTPServer

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from flask_mailroom import email_delivered
+from flask_mailroom.clock import FrozenClock
+from flask_mailroom.engine.worker import Worker
 
-from mailroom.domain.clock import FrozenClock
-from mailroom.mail import email_delivered
-from mailroom.mail.worker import Worker
 from mailroom.models import OutboxMessage
 from tests.integration.mail.helpers import wait_for
 from tests.support.smtp import SMTPServer

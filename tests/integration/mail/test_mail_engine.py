@@ -13,13 +13,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
 from flask_mail import Message
+from flask_mailroom.clock import FrozenClock
+from flask_mailroom.compose.deferred import Intent
+from flask_mailroom.compose.outbox import Envelope, build_message, queue
+from flask_mailroom.engine.worker import Worker
+from flask_mailroom.models.outbox import BULK
 
-from mailroom.domain.clock import FrozenClock
 from mailroom.extensions import db, mail
-from mailroom.mail.compose import Envelope, build_message, queue
-from mailroom.mail.deferred import Intent
-from mailroom.mail.models.outbox import BULK
-from mailroom.mail.worker import Worker
 from mailroom.models import OutboxMessage
 from tests.integration.mail.helpers import queue_many, wait_for
 from tests.support.smtp import SMTPServer

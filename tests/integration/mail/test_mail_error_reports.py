@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from flask_mailroom.clock import FrozenClock
+from flask_mailroom.devmail.parse import parse
 from sqlalchemy import func, select, text
 
-from mailroom.domain.clock import FrozenClock
 from mailroom.extensions import db
-from mailroom.mail.parse import parse
 from mailroom.models import OutboxMessage, User
 from mailroom.state import now
 from tests.support.smtp import SMTPServer

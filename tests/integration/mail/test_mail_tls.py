@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from flask_mailroom.clock import FrozenClock
 
-from mailroom.domain.clock import FrozenClock
 from mailroom.models import OutboxMessage
 from tests.support.smtp import (
     PASSWORD,

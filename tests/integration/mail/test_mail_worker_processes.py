@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from flask_mailroom.clock import FrozenClock
+from flask_mailroom.engine.worker import Worker
+from flask_mailroom.models import MailWorker
 from sqlalchemy import func, select
 
-from mailroom.domain.clock import FrozenClock
 from mailroom.extensions import db
-from mailroom.mail.models import MailWorker
-from mailroom.mail.worker import Worker
 from mailroom.models import OutboxMessage
 from tests.integration.mail.helpers import (
     flask_command,

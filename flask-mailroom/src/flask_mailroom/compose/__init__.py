@@ -1,0 +1,35 @@
+"""Composing mail: Flask-Mail's ``Message``, rendered template pairs, MIME, deferred intents.
+
+The public names for hosts that render their own emails into the outbox::
+
+    from flask_mailroom.compose import Envelope, compose
+
+    message = compose("welcome", Envelope(subject="Welcome", recipients=[address]), name=name)
+    mail.send(message, session=db.session)
+"""
+
+from flask_mailroom.compose.deferred import Builder, Intent, Skip, UnknownBuilder
+from flask_mailroom.compose.headers import check_header_name, check_header_value
+from flask_mailroom.compose.locale import rendering_timezone, speaking
+from flask_mailroom.compose.message import Message
+from flask_mailroom.compose.mime import bare_address, split_address
+from flask_mailroom.compose.outbox import Attachment, Envelope, compose, render_pair, stream_headers
+
+__all__ = [
+    "Attachment",
+    "Builder",
+    "Envelope",
+    "Intent",
+    "Message",
+    "Skip",
+    "UnknownBuilder",
+    "bare_address",
+    "check_header_name",
+    "check_header_value",
+    "compose",
+    "render_pair",
+    "rendering_timezone",
+    "speaking",
+    "split_address",
+    "stream_headers",
+]

@@ -1,0 +1,116 @@
+"""What running workers report (``mail_workers``) and what operators read: lanes, rate, breakers.
+
+Each worker process writes one row at every heartbeat: its connections, the rows it holds, its
+counters, its recent sending rate and its circuit breaker's state; it deletes the row when it
+stops. Rows not refreshed for a minute belong to workers that died and are not shown.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, delete, func, insert, select, update
+
+from flask_mailroom.models.outbox import BULK, TRANSACTIONAL, OutboxMessage, OutboxStatus
+from flask_mailroom.models.workers import MailWorker
+
+TABLE = MailWorker.__table__
+OUTBOX = OutboxMessage.__table__
+STALE = timedelta(seconds=60)
+RATE_WINDOW = timedelta(seconds=60)
+LANES = (TRANSACTIONAL, BULK)
+
+
+def publish(connection: Connection, worker_id: str, values: dict[str, Any]) -> None:
+    """Insert or refresh this worker's row (one transaction)."""
+    with connection.begin():
+        done = connection.execute(update(TABLE).where(TABLE.c.worker_id == worker_id).values(**values))
+        if not done.rowcount:
+            connection.execute(insert(TABLE).values(worker_id=worker_id, started_at=values["seen_at"],
+                                                    **values))
+
+
+def withdraw(connection: Connection, worker_id: str) -> None:
+    """Remove this worker's row (it stopped)."""
+    with connection.begin():
+        connection.execute(delete(TABLE).where(TABLE.c.worker_id == worker_id))
+
+
+@dataclass(frozen=True)
+class Lane:
+    """One kind of mail: waiting, due now, and being sent."""
+
+    name: str
+    queued: int
+    due: int
+    in_flight: int
+
+
+@dataclass(frozen=True)
+class WorkerReport:
+    """One live worker as it last reported."""
+
+    worker_id: str
+    seen_at: datetime
+    connections: int
+    reserved: int
+    in_flight: int
+    sent: int
+    rate: float
+    breaker: str
+    unreachable: int
+    throttled: int
+
+
+@dataclass(frozen=True)
+class Engine:
+    """Per-lane queue depth, messages in flight, the current rate, and each live worker."""
+
+    lanes: list[Lane]
+    rate: float
+    workers: list[WorkerReport]
+
+    @property
+    def breaker(self) -> str:
+        """``closed`` when every worker reaches the server, else the worst state seen."""
+        states = {w.breaker for w in self.workers}
+        return next((s for s in ("open", "half-open") if s in states), "closed")
+
+
+def _per_kind(connection: Connection, *conditions: ColumnElement[bool]) -> Counter[str]:
+    """Outbox rows matching ``conditions``, counted per kind of mail."""
+    query = select(OUTBOX.c.kind, func.count()).where(*conditions).group_by(OUTBOX.c.kind)
+    return Counter({str(kind): int(count) for kind, count in connection.execute(query)})
+
+
+def lanes(connection: Connection, moment: datetime) -> list[Lane]:
+    """Queued, due and sending rows per kind of mail, counted by the database."""
+    queued_rows = OUTBOX.c.status == OutboxStatus.QUEUED.value
+    queued = _per_kind(connection, queued_rows)
+    due = _per_kind(connection, queued_rows, OUTBOX.c.next_attempt_at <= moment)
+    sending = _per_kind(connection, OUTBOX.c.status == OutboxStatus.SENDING.value)
+    return [Lane(name, queued[name], due[name], sending[name]) for name in LANES]
+
+
+def recent_rate(connection: Connection, moment: datetime) -> float:
+    """Messages sent per second over the last minute."""
+    count = connection.scalar(select(func.count()).select_from(OUTBOX)
+                              .where(OUTBOX.c.sent_at >= moment - RATE_WINDOW))
+    return int(count or 0) / RATE_WINDOW.total_seconds()
+
+
+def live_workers(connection: Connection, moment: datetime) -> list[WorkerReport]:
+    """Workers that reported within the last minute."""
+    rows = connection.execute(select(TABLE).where(TABLE.c.seen_at >= moment - STALE)
+                              .order_by(TABLE.c.worker_id))
+    return [WorkerReport(r.worker_id, r.seen_at, r.connections, r.reserved, r.in_flight, r.sent,
+                         r.rate, r.breaker, r.unreachable, r.throttled) for r in rows]
+
+
+def engine_status(connection: Connection, moment: datetime) -> Engine:
+    """Everything operators see about the delivery engine, at one moment."""
+    return Engine(lanes(connection, moment), recent_rate(connection, moment),
+                  live_workers(connection, moment))
