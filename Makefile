@@ -13,7 +13,7 @@ PYBABEL := $(BIN)/pybabel
 CATALOGUES := src/mailroom/translations
 LOCALES := zh_Hans zh_Hant
 
-.PHONY: install install-base run test lint typecheck pytest e2e browser axe bench clean messages translations
+.PHONY: install install-base run test lint typecheck pytest e2e browser axe bench clean messages translations docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ $(BASE_STAMP): pyproject.toml flask-mailroom/pyproject.toml | $(BIN)/python
 	touch $(BASE_STAMP)
 
 $(STAMP): pyproject.toml flask-mailroom/pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ./flask-mailroom -e ".[dev]"
+	$(BIN)/pip install --quiet -e "./flask-mailroom[test]" -e ".[dev]"
 	touch $(STAMP) $(BASE_STAMP)
 
 ## What serving needs (no test tools).
@@ -58,7 +58,8 @@ browser: axe
 
 ## Translations: extract every string into messages.pot and merge it into each catalogue (then translate
 ## the new entries in $(CATALOGUES)/<locale>/LC_MESSAGES/messages.po and run `make translations`).
-messages: install
+## The mail package's catalogue is its own (`make mail-messages`, run first): its strings are not here.
+messages: install mail-messages
 	$(PYBABEL) extract -F babel.cfg -k _l -k lazy_gettext -k N_ -k Nn_:1,2 -k _n:1,2 --add-location=file --sort-by-file \
 	  --project=Mailroom --copyright-holder=Mailroom --msgid-bugs-address=mailroom@localhost \
 	  -o $(CATALOGUES)/messages.pot src/mailroom
@@ -69,8 +70,37 @@ messages: install
 	done
 
 ## Compile the catalogues into the .mo files the package ships (committed: `make run` needs no step).
-translations: install
+translations: install mail-translations
 	$(PYBABEL) compile -d $(CATALOGUES) --statistics
+
+## Flask-Mailroom's own catalogue, domain flask_mailroom (shipped in its wheel): extract the package's
+## strings into $(MAIL_CATALOGUES)/flask_mailroom.pot and merge it into each locale's flask_mailroom.po
+## (run in flask-mailroom/, so locations read as in the distribution); then translate the new entries
+## and run `make mail-translations`.
+MAIL_PACKAGE := flask-mailroom
+MAIL_CATALOGUES := src/flask_mailroom/translations
+MAIL_LOCALES := en $(LOCALES)
+.PHONY: mail-messages mail-translations
+mail-messages: install
+	cd $(MAIL_PACKAGE) && $(abspath $(PYBABEL)) extract -F babel.cfg --add-location=file --sort-by-file \
+	  --project=Flask-Mailroom --copyright-holder="The Mailroom developers" --msgid-bugs-address=mailroom@localhost \
+	  -o $(MAIL_CATALOGUES)/flask_mailroom.pot src/flask_mailroom
+	cd $(MAIL_PACKAGE) && for locale in $(MAIL_LOCALES); do \
+	  if [ -f $(MAIL_CATALOGUES)/$$locale/LC_MESSAGES/flask_mailroom.po ]; then \
+	    $(abspath $(PYBABEL)) update -D flask_mailroom -i $(MAIL_CATALOGUES)/flask_mailroom.pot -d $(MAIL_CATALOGUES) \
+	      -l $$locale --no-fuzzy-matching --ignore-obsolete; \
+	  else $(abspath $(PYBABEL)) init -D flask_mailroom -i $(MAIL_CATALOGUES)/flask_mailroom.pot -d $(MAIL_CATALOGUES) \
+	    -l $$locale; fi; \
+	done
+
+## Compile the package's catalogue into the .mo files its wheel ships (committed, like the app's).
+mail-translations: install
+	$(PYBABEL) compile -D flask_mailroom -d $(MAIL_PACKAGE)/$(MAIL_CATALOGUES) --statistics
+
+## Flask-Mailroom's documentation (flask-mailroom/docs, Sphinx) as HTML in flask-mailroom/docs/_build/html;
+## any warning fails the build.
+docs: install
+	$(BIN)/sphinx-build -W --keep-going -b html flask-mailroom/docs flask-mailroom/docs/_build/html
 
 lint: install
 	$(BIN)/ruff check .
@@ -78,7 +108,16 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install browser
+## Dovecot (IMAP and POP3) from Debian for the bounce mailbox tests, which start a server of their own
+## on loopback (a missing Dovecot skips them, or fails them under CI=true).
+.PHONY: servers
+servers:
+	@if [ ! -x /usr/sbin/dovecot ] || [ ! -x /usr/lib/dovecot/imap ] || [ ! -x /usr/lib/dovecot/pop3 ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd dovecot-pop3d >/dev/null; \
+	  else echo "Dovecot missing: sudo apt-get install dovecot-imapd dovecot-pop3d"; fi; \
+	fi
+
+pytest: install browser servers
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 ## Lint, type-check and run the whole suite.

@@ -19,7 +19,7 @@ def lines(app: Flask) -> list[str]:
         site = external_url("main.index")
         mailbox = external_url("devmail.index") if "devmail.index" in app.view_functions else None
         gallery = external_url("gallery.index") if "gallery.index" in app.view_functions else None
-        register = external_url("auth.register")
+        register = external_url("registration.register")
     database = app.config["SQLALCHEMY_DATABASE_URI"]
     said = [f"Mailroom (development) at {site}",
             f"  Dev mailbox:      {mailbox or 'not installed'} (every email sent lands here)"]

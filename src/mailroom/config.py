@@ -147,26 +147,22 @@ def defaults() -> dict[str, Any]:
         "SERVER_NAME": None,
         "PREFERRED_URL_SCHEME": "http",
         "ADMINS": [],
-        # Flask-Mail's keys with Flask-Mail's defaults; MAIL_SERVER None means "not configured".
+        # The mail settings Mailroom decides or reads before the mail extension starts; every
+        # other mail key (MAIL_TIMEOUT, MAIL_SSL_CAFILE, the deliverability keys, ...) gets its
+        # default from the extension's registry, flask_mailroom.settings.SETTINGS, at init_app.
+        # MAIL_SERVER None means "not configured"; None for a switch means "follow the mode".
         "MAIL_SERVER": None,
         "MAIL_PORT": 25,
         "MAIL_USE_TLS": False,
         "MAIL_USE_SSL": False,
         "MAIL_DEBUG": None,
-        "MAIL_USERNAME": None,
-        "MAIL_PASSWORD": None,
         "MAIL_DEFAULT_SENDER": "Mailroom <noreply@localhost>",
         "MAIL_MAX_EMAILS": None,
         "MAIL_SUPPRESS_SEND": None,
-        "MAIL_ASCII_ATTACHMENTS": False,
-        # What Flask-Mail lacks and our transport adds.
-        "MAIL_TIMEOUT": 30,
-        "MAIL_SSL_CAFILE": None,
         "MAIL_WORKER_INPROCESS": None,
         "MAIL_DEV_MAILBOX": None,
         # The mail extension's dev mailbox pages in Mailroom's own layout.
         "MAIL_DEV_MAILBOX_LAYOUT": "base.html",
-        "MAILROOM_DATABASE_URL": None,
         # The outbox's retries and retention, as the mail extension defines them.
         **OUTBOX_DEFAULTS,
         # Flows.
@@ -194,17 +190,6 @@ def defaults() -> dict[str, Any]:
         "SIGNIN_LOCKOUT": 900,
         "SIGNIN_WINDOW": 3600,
         "MAX_JSON_DEPTH": 20,
-        # Deliverability: Feedback-ID's sender part, when soft bounces suppress, where bounces arrive,
-        # and the secrets the providers' webhooks are checked with.
-        "MAIL_FEEDBACK_ID": None,
-        "MAIL_SOFT_BOUNCE_LIMIT": 4,
-        "MAIL_SOFT_BOUNCE_DAYS": 30,
-        "MAIL_BOUNCE_ADDRESS": None,
-        "MAIL_BOUNCES_URL": None,
-        "MAIL_EVENTS_GENERIC_SECRET": None,
-        "MAIL_EVENTS_MAILGUN_SIGNING_KEY": None,
-        "MAIL_EVENTS_SES_TOPIC_ARNS": [],
-        "MAIL_EVENTS_SES_CERTS": None,
         # Web.
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
         "MAX_FORM_MEMORY_SIZE": 1024 * 1024,

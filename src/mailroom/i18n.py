@@ -14,6 +14,7 @@ from babel.dates import format_date, format_datetime, format_time, get_datetime_
 from flask import Flask, has_request_context, request
 from flask_babel import format_timedelta, get_locale, get_timezone, gettext, ngettext
 from flask_login import current_user
+from flask_mailroom import i18n as mail_i18n
 from flask_mailroom.compose import rendering_timezone
 from werkzeug.wrappers import Response
 
@@ -138,10 +139,12 @@ def template_helpers() -> dict[str, Any]:
 
 
 def init_app(app: Flask) -> None:
-    """Bind Flask-Babel with the catalogues shipped in the package and our selectors."""
+    """Bind Flask-Babel with our catalogue (after Flask-Mailroom's, for its timeline labels) and selectors."""
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LOCALE)
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", DEFAULT_TIMEZONE)
-    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", TRANSLATIONS)
+    # Pages show the mail core's timeline labels with _(): its domain is read too, ours last (it wins).
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", f"{mail_i18n.TRANSLATIONS};{TRANSLATIONS}")
+    app.config.setdefault("BABEL_DOMAIN", f"{mail_i18n.DOMAIN};messages")
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     # Whitespace inside {% trans %} is collapsed, so msgids do not depend on how a template wraps.
     app.jinja_env.policies["ext.i18n.trimmed"] = True

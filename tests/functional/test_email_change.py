@@ -286,7 +286,7 @@ def test_full_change_then_the_old_address_reverts_it_once(
     reverted = visitor.post(path, data={"csrf_token": token})
     assert reverted.status_code == 302
     with app.test_request_context():
-        assert reverted.location == url_for("auth.reset_password_request")
+        assert reverted.location == url_for("reset.reset_password_request")
     user = stored_user(app, alice.id)
     assert user.email == old
     assert user.email_confirmed

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from mailroom.extensions import db
 from mailroom.models import User
 from tests.e2e.deploy.report import DrillReport, open_report
-from tests.e2e.deploy.surface import Visitors, csrf_token
+from tests.e2e.deploy.surface import Visitors
 from tests.e2e.deploy.web import leaks_trace
 
 PASSWORD = "correct horse battery"
@@ -96,6 +96,7 @@ def report(request: pytest.FixtureRequest) -> DrillReport:
     return open_report(request)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("db_backend", ["postgresql"], indirect=True)
 def test_json_endpoints_never_answer_5xx(app: Flask, make_user: Callable[..., User],
                                          report: DrillReport) -> None:
@@ -116,9 +117,9 @@ def test_json_endpoints_never_answer_5xx(app: Flask, make_user: Callable[..., Us
     def fuzz(data: st.DataObject) -> None:
         endpoint = data.draw(st.sampled_from(targets), label="endpoint")
         body = data.draw(bodies(sorted(endpoint.fields)), label="body")
-        client = visitors.for_endpoint(endpoint)
+        client, token = visitors.ready(endpoint)
         response = client.post(endpoint.path, data=body, content_type="application/json",
-                               headers={"X-CSRFToken": csrf_token(client), "Accept": "application/json"})
+                               headers={"X-CSRFToken": token, "Accept": "application/json"})
         statuses[(endpoint.name, response.status_code)] += 1
         text = response.get_data(as_text=True)
         shape = response.get_json(silent=True)
@@ -153,6 +154,7 @@ def multipart(fields: dict[str, bytes]) -> bytes:
     return b"".join(chunks) + f"--{BOUNDARY}--\r\n".encode()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("db_backend", ["postgresql"], indirect=True)
 def test_multipart_with_invalid_utf8_is_refused_by_every_form(
         app: Flask, make_user: Callable[..., User], report: DrillReport) -> None:
@@ -173,9 +175,9 @@ def test_multipart_with_invalid_utf8_is_refused_by_every_form(
         name = data.draw(st.sampled_from(sorted(endpoint.fields)), label="field")
         junk = data.draw(st.sampled_from(INVALID_UTF8), label="junk")
         around = data.draw(st.text(max_size=20), label="text").encode()
-        client = visitors.for_endpoint(endpoint)
+        client, token = visitors.ready(endpoint)
         fields = {n: VALID.get(n, "value").encode() for n in endpoint.fields}
-        fields |= {"csrf_token": csrf_token(client).encode(), name: around + junk + around}
+        fields |= {"csrf_token": token.encode(), name: around + junk + around}
         response = client.post(endpoint.path, data=multipart(fields),
                                content_type=f"multipart/form-data; boundary={BOUNDARY}")
         statuses[response.status_code] += 1

@@ -161,6 +161,7 @@ def app_config() -> dict[str, Any]:
 
 
 # A thousand messages through SMTP: once, on the production database, to keep the suite lean.
+@pytest.mark.slow
 @pytest.mark.parametrize("db_backend", ["postgresql"])
 def test_a_worker_rendering_alternating_languages_never_mixes_them(
         app: Flask, smtp: SMTPServer, deliver: Callable[[], int]) -> None:

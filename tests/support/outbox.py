@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from flask import Flask
-from flask_mailroom.devmail.parse import body_of, parse
+from flask_mailroom.compose.parse import body_of, parse
 from sqlalchemy import select
 
 from mailroom.extensions import db

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 from urllib.parse import urlsplit
 
@@ -39,8 +40,33 @@ def require(name: str, url: str) -> None:
     pytest.skip(f"{message}; start it to run this test")
 
 
+# Ports for the suite's own servers: below the kernel's ephemeral range (32768 and up on Linux),
+# which outgoing connections take their source ports from, so a client socket of another test or
+# process cannot take a port between our choosing it and a server binding it (or a stopped server
+# coming back on it). Each pytest-xdist worker draws from a block of its own.
+PORT_BLOCK_START = 16000
+PORT_BLOCK_SIZE = 1000
+PORT_BLOCKS = 16
+
+
+def worker_index() -> int:
+    """This pytest-xdist worker's number (``gw3`` is 3); 0 without xdist."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    digits = name.removeprefix("gw")
+    return int(digits) if digits.isdigit() else 0
+
+
 def free_port() -> int:
-    """A TCP port on loopback that nothing is listening on right now."""
-    with socket.socket() as sock:
+    """A TCP port on loopback that nothing is listening on right now, from this worker's block."""
+    low = PORT_BLOCK_START + (worker_index() % PORT_BLOCKS) * PORT_BLOCK_SIZE
+    for _ in range(100):
+        port = random.randrange(low, low + PORT_BLOCK_SIZE)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as sock:  # the block is crowded (another run on this machine): any port
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import errno
 import ipaddress
 import ssl
 import threading
@@ -177,14 +178,36 @@ class SMTPServer:
     def __init__(self, port: int | None = None, ssl_context: ssl.SSLContext | None = None,
                  **smtp_kwargs: Any) -> None:
         self.recorder = Recorder()
+        self.chosen_port = port is not None
         self.port = port or free_port()
         smtp_kwargs.setdefault("enable_SMTPUTF8", True)
-        self.controller = CountingController(self.recorder, hostname="127.0.0.1", port=self.port,
-                                             ssl_context=ssl_context, **smtp_kwargs)
+        self.ssl_context = ssl_context
+        self.smtp_kwargs = smtp_kwargs
+        self.controller = self._controller()
+
+    def _controller(self) -> CountingController:
+        """A controller for ``self.port``, not started."""
+        return CountingController(self.recorder, hostname="127.0.0.1", port=self.port,
+                                  ssl_context=self.ssl_context, **self.smtp_kwargs)
 
     def start(self) -> SMTPServer:
-        """Start listening; the controller's own start-up probe is not counted as a connection."""
-        self.controller.start()
+        """Start listening; the controller's own start-up probe is not counted as a connection.
+
+        A free port taken in the meantime (by another run on the machine) is swapped for another,
+        unless the port was chosen by the test."""
+        for attempt in range(5):
+            try:
+                self.controller.start()
+                break
+            except OSError as error:
+                if self.chosen_port or error.errno != errno.EADDRINUSE or attempt == 4:
+                    raise
+                if self.controller._thread is not None:  # it never served: close its loop
+                    self.controller._thread.join(5)
+                    self.controller._thread = None
+                self.controller.loop.close()
+                self.port = free_port()
+                self.controller = self._controller()
         self.wait_until(lambda r: r.disconnections >= r.connections, 5)
         with self.recorder.condition:
             self.recorder.connections = self.recorder.disconnections = 0

@@ -11,7 +11,7 @@ from app import app, mail
 #
 #     Thread(target=send_async_email, args=(app, msg)).start()
 #
-# With Mailroom's mail, mail.send() stores the message and returns at once; `flask mail worker`
+# With Flask-Mailroom, mail.send() stores the message and returns at once; `flask mail worker`
 # delivers it. A process that dies right after answering loses nothing.
 
 

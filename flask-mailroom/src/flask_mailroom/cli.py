@@ -170,6 +170,12 @@ def purge_command(days: int | None) -> None:
                f"{retention.cutoff(moment, kept):%Y-%m-%d %H:%M} UTC; their metadata stays")
 
 
+def lower_domain(address: str) -> str:
+    """The address with its domain in lower case (domains are case-blind; the local part is not)."""
+    local, _, domain = address.rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
 @mail_cli.command("send-test")
 @click.argument("address")
 @click.option("--now", "deliver_now", is_flag=True,
@@ -177,7 +183,7 @@ def purge_command(days: int | None) -> None:
 def send_test_command(address: str, deliver_now: bool) -> None:
     """Queue a test message to ADDRESS, to check that mail gets out."""
     try:
-        address = bare_address(address)
+        address = lower_domain(bare_address(address))
     except AddressInvalid as error:
         raise click.BadParameter(str(error), param_hint="ADDRESS") from None
     queued = admin.send_test(address)
@@ -273,9 +279,9 @@ def bounces_command() -> None:
                f"{fetched.recorded} address report(s) recorded")
 
 
-def mail_group() -> AppGroup:
-    """A ``mail`` group of the application's own with every command above (a host may add more)."""
-    group = AppGroup(mail_cli.name, help=mail_cli.help)
+def mail_group(name: str = "mail") -> AppGroup:
+    """A group named ``name`` of the application's own with every command above (a host may add more)."""
+    group = AppGroup(name, help=mail_cli.help)
     for command in mail_cli.commands.values():
         group.add_command(command)
     return group

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from enum import Enum
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import flask_mail
 from flask import Flask, appcontext_pushed, current_app
@@ -30,6 +31,8 @@ from flask_mailroom.settings import apply_defaults
 from flask_mailroom.signals import dispatched
 from flask_mailroom.store import KEY, MailState, state
 
+# The commands' group unless the host names another: ``flask mail worker``.
+DEFAULT_CLI_GROUP = "mail"
 # The caller's session: a Session, or Flask-SQLAlchemy's ``db.session`` (a scoped session).
 CallerSession = Session | scoped_session[Any]
 
@@ -96,43 +99,49 @@ class Connection:
         return self.send(Message(*args, **kwargs))
 
 
+class _Given(Enum):
+    """``init_app`` without ``cli_group``: the group given to the constructor."""
+
+    CONSTRUCTOR = "the constructor's"
+
+
 class Mail:
     """The extension: ``Mail(app)`` or ``Mail()`` then ``init_app(app)``."""
 
-    def __init__(self, app: Flask | None = None) -> None:
-        """Bind to ``app`` now when given; builders may be registered before or after."""
+    def __init__(self, app: Flask | None = None, *, cli_group: str | None = DEFAULT_CLI_GROUP) -> None:
+        """Bind to ``app`` now when given; ``cli_group`` names the commands' group (None: no commands)."""
         self.app = app
+        self.cli_group = cli_group
         self.builders = Builders(functions={}, each_attempt=set())
         if app is not None:
             self.init_app(app)
 
     # --- set-up -----------------------------------------------------------------------------------
 
-    def init_app(self, app: Flask, *, clock: Callable[[], Clock] | None = None) -> MailState:
-        """Settings with Flask-Mail's defaults, the state, the ``flask mail`` commands, and the
-        in-process worker when MAIL_WORKER_INPROCESS is on. ``clock`` gives the clock to read
-        (tests pass a frozen one)."""
+    def init_app(self, app: Flask, *, clock: Callable[[], Clock] | None = None,
+                 cli_group: str | Literal[_Given.CONSTRUCTOR] | None = _Given.CONSTRUCTOR) -> MailState:
+        """Set up ``app``, changing only this: ``app.extensions["mail"]`` (the state); defaults for the
+        settings it reads that the app lacks (``flask_mailroom.settings.SETTINGS``: MAIL_*, OUTBOX_*,
+        MAILROOM_DATABASE_URL, REDIS_*); a teardown that closes the mail session; the commands as
+        ``flask <cli_group> ...`` (by default the constructor's, "mail"; None: no commands); the dev
+        mailbox blueprint at MAIL_DEV_MAILBOX_URL, only when MAIL_DEV_MAILBOX is on; a first-request
+        hook starting the in-process worker, only when MAIL_WORKER_INPROCESS is on; and Flask-Migrate's
+        include filter hiding the mail tables from the host's migrations (now, and when an application
+        context is pushed, for a Flask-Migrate set up later); nothing in the host's Jinja environment.
+        ``clock`` gives the clock to read (tests pass a frozen one)."""
         from flask_mailroom import cli as commands
         from flask_mailroom.devmail import views as devmail
         from flask_mailroom.engine import background
 
+        group = self.cli_group if cli_group is _Given.CONSTRUCTOR else cli_group
         apply_defaults(app)
-        mail_state = MailState(app, self, clock_of=clock or SystemClock)
+        mail_state = MailState(app, self, clock_of=clock or SystemClock, cli_group=group)
         app.extensions[KEY] = mail_state
         app.teardown_appcontext(mail_state.remove_session)
-        app.cli.add_command(commands.mail_group())
-        app.register_blueprint(devmail.bp, url_prefix=app.config["MAIL_DEV_MAILBOX_URL"])
-        # The mailbox's templates are translatable; without Flask-Babel they read in English.
-        app.jinja_env.add_extension("jinja2.ext.i18n")
-        if "babel" not in app.extensions:
-            app.jinja_env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
-        plain: dict[str, Callable[..., str]] = {
-            "datetimeformat": lambda value, form=None: value.strftime("%Y-%m-%d %H:%M:%S"),
-            "numberformat": lambda value: f"{value:,}", "decimalformat": lambda value: str(value)}
-        for name, function in plain.items():
-            app.jinja_env.filters.setdefault(name, function)
-        app.jinja_env.globals.setdefault("zoned", lambda value, *_: value.strftime("%Y-%m-%d %H:%M:%S UTC"))
-        app.jinja_env.globals.setdefault("zone_name", lambda: "UTC")
+        if group is not None:
+            app.cli.add_command(commands.mail_group(group))
+        if app.config["MAIL_DEV_MAILBOX"]:
+            app.register_blueprint(devmail.bp, url_prefix=app.config["MAIL_DEV_MAILBOX_URL"])
         schema.hide_from_host_migrations(app)
         appcontext_pushed.connect(_hide_on_push, app)
         background.start_inprocess_worker(app)

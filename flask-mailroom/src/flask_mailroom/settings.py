@@ -1,7 +1,15 @@
-"""The mail settings: Flask-Mail 0.10's keys with its defaults, then ours."""
+"""The mail settings: one typed registry of every key the mail core reads, with its default.
+
+``SETTINGS`` holds one ``Setting`` per key (Flask-Mail 0.10's keys with Flask-Mail's defaults,
+then ours), each with its type, a one-sentence description and its group; ``apply_defaults``
+fills in every key the application left unset, and the documentation's configuration reference
+is generated from the same tuple. ``FOREIGN_KEYS`` names the few keys the mail core reads but
+Flask or Flask-Babel own (and default).
+"""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -10,67 +18,196 @@ from flask import Flask
 
 from flask_mailroom.rules.pacing import Rate, RateInvalid, parse_rate
 
-__all__ = ["OUTBOX_DEFAULTS", "DeliverySettings", "apply_defaults"]
+__all__ = [
+    "ENGINE_DEFAULTS",
+    "FOREIGN_KEYS",
+    "GROUPS",
+    "OUTBOX_DEFAULTS",
+    "SETTINGS",
+    "DeliverySettings",
+    "Setting",
+    "apply_defaults",
+    "defaults_for",
+    "setting",
+]
 
+FLASK_MAIL = "Flask-Mail"
+TRANSPORT = "Transport"
+STORAGE = "Storage"
+OUTBOX = "Outbox"
+ENGINE = "Delivery engine"
+DELIVERABILITY = "Deliverability"
+DEV_MAILBOX = "Development mailbox"
+#: The groups of ``SETTINGS``, in the order the documentation shows them.
+GROUPS: tuple[str, ...] = (FLASK_MAIL, TRANSPORT, STORAGE, OUTBOX, ENGINE, DELIVERABILITY, DEV_MAILBOX)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configuration key: its default, its type (as the documentation shows it), what it does,
+    and its group. A setting that ``follows`` an attribute of the application (``"debug"``,
+    ``"testing"``) defaults to that attribute's value, as Flask-Mail's ``MAIL_DEBUG`` and
+    ``MAIL_SUPPRESS_SEND`` do."""
+
+    key: str
+    default: Any
+    type: str
+    description: str
+    group: str
+    follows: str | None = None
+
+    def default_for(self, app: Flask) -> Any:
+        """The default this application gets (a fresh copy, so no two applications share a list)."""
+        if self.follows is not None:
+            return bool(getattr(app, self.follows))
+        return copy.deepcopy(self.default)
+
+    @property
+    def shown_default(self) -> str:
+        """The default as the documentation writes it: ``app.debug``, ``None``, ``30``, ``'smtp'``."""
+        if self.follows is not None:
+            return f"app.{self.follows}"
+        return repr(self.default)
+
+
+#: Every setting the mail core reads, each a ``Setting``, grouped and in the documentation's order.
+SETTINGS: tuple[Setting, ...] = (
+    # --- Flask-Mail 0.10's keys, with its defaults ----------------------------------------------
+    Setting("MAIL_SERVER", "127.0.0.1", "str", "SMTP host the workers deliver to.", FLASK_MAIL),
+    Setting("MAIL_PORT", 25, "int", "SMTP port (587 for STARTTLS, 465 for implicit TLS).", FLASK_MAIL),
+    Setting("MAIL_USE_TLS", False, "bool",
+            "Upgrade the connection with STARTTLS, verifying the server's certificate.", FLASK_MAIL),
+    Setting("MAIL_USE_SSL", False, "bool",
+            "Speak TLS from the first byte (SMTPS), verifying the server's certificate.", FLASK_MAIL),
+    Setting("MAIL_DEBUG", False, "bool", "Print the SMTP protocol trace of every connection.", FLASK_MAIL,
+            follows="debug"),
+    Setting("MAIL_USERNAME", None, "str | None", "SMTP AUTH user name (no login when unset).", FLASK_MAIL),
+    Setting("MAIL_PASSWORD", None, "str | None", "SMTP AUTH password.", FLASK_MAIL),
+    Setting("MAIL_DEFAULT_SENDER", None, "str | tuple[str, str] | None",
+            "Sender of messages that name none: a plain address, ``Name <address>`` or a "
+            "(name, address) pair.",
+            FLASK_MAIL),
+    Setting("MAIL_MAX_EMAILS", None, "int | None",
+            "Reconnect after this many messages on one SMTP connection (unset: never).", FLASK_MAIL),
+    Setting("MAIL_SUPPRESS_SEND", False, "bool",
+            "Store and record every message but deliver none (the dispatch signal still fires).", FLASK_MAIL,
+            follows="testing"),
+    Setting("MAIL_ASCII_ATTACHMENTS", False, "bool", "Fold attachment file names to ASCII.", FLASK_MAIL),
+    # --- the transport: what Flask-Mail lacks -----------------------------------------------------
+    Setting("MAIL_TIMEOUT", 30, "int | float",
+            "Seconds before an SMTP connection or reply times out (Flask-Mail has none).", TRANSPORT),
+    Setting("MAIL_SSL_CAFILE", None, "str | None",
+            "CA bundle to verify the SMTP server's certificate with (unset: the system's CAs).", TRANSPORT),
+    Setting("MAIL_TRANSPORT", "smtp", "str",
+            "Where workers deliver: ``smtp`` (the server above) or ``devmail`` (the development mailbox).",
+            TRANSPORT),
+    # --- storage --------------------------------------------------------------------------------
+    Setting("MAILROOM_DATABASE_URL", None, "str | None",
+            "Database of the mail tables when not the application's Flask-SQLAlchemy database.", STORAGE),
+    # --- the outbox: retries and retention ------------------------------------------------------
+    Setting("OUTBOX_MAX_ATTEMPTS", 8, "int", "Attempts before a message is kept as failed.", OUTBOX),
+    Setting("OUTBOX_BACKOFF_BASE", 30, "int",
+            "Base of the exponential backoff, in seconds: after attempt n a message waits up to "
+            "``base * 2 ** (n - 1)``, half of it random jitter.", OUTBOX),
+    Setting("OUTBOX_BACKOFF_MAX", 3600, "int", "The cap on that wait, in seconds.", OUTBOX),
+    Setting("OUTBOX_RETENTION_DAYS", 7, "int",
+            "Days a sent, failed or skipped message keeps its body; then only its metadata stays.", OUTBOX),
+    Setting("OUTBOX_PURGE_INTERVAL", 3600, "int",
+            "Seconds between a worker's background purges of old bodies (0: never).", OUTBOX),
+    # --- the delivery engine --------------------------------------------------------------------
+    Setting("MAIL_CONNECTIONS", 8, "int", "Concurrent SMTP connections per worker process.", ENGINE),
+    Setting("MAIL_RESERVED_CONNECTIONS", 1, "int",
+            "Of those, how many carry account mail only (never bulk); at most connections - 1.", ENGINE),
+    Setting("MAIL_RATE_LIMIT", None, "str | None",
+            "The provider's limit, such as ``14/second`` or ``600/minute``: shared by every worker "
+            "through Redis when ``REDIS_URL`` is set, per worker process otherwise.", ENGINE),
+    Setting("OUTBOX_CLAIM_TTL", 20, "int",
+            "Seconds a claim lasts: live workers renew theirs every quarter of it, and a dead worker's "
+            "messages are taken over after it (4 at least).", ENGINE),
+    Setting("OUTBOX_BATCH_SIZE", 100, "int",
+            "Most messages one connection claims at a time (it claims about a second's worth).", ENGINE),
+    Setting("OUTBOX_MAX_THROTTLES", 30, "int",
+            "Throttling replies (421, 451, 454) a message may get before it fails; they use none of its "
+            "attempts.", ENGINE),
+    Setting("MAIL_WORKER_INPROCESS", False, "bool",
+            "Run a delivery thread inside the web process, started by the first request (development).",
+            ENGINE),
+    Setting("REDIS_URL", None, "str | None",
+            "Redis that shares ``MAIL_RATE_LIMIT`` between workers (unset: each process paces alone).",
+            ENGINE),
+    Setting("REDIS_KEY_PREFIX", "mailroom:", "str", "Prefix of every Redis key the mail core writes.",
+            ENGINE),
+    # --- deliverability -------------------------------------------------------------------------
+    Setting("MAIL_FEEDBACK_ID", None, "str | None",
+            "Sender part of the ``Feedback-ID`` header (no header when unset).", DELIVERABILITY),
+    Setting("MAIL_BOUNCE_ADDRESS", None, "str | None",
+            "Envelope sender (Return-Path) of every message (unset: the sender); the catcher reads "
+            "reports sent to it.", DELIVERABILITY),
+    Setting("MAIL_BOUNCES_URL", None, "str | None",
+            "Bounce mailbox that ``flask mail bounces`` reads: ``imaps://user:password@host/INBOX`` or "
+            "``pop3s://user:password@host``.", DELIVERABILITY),
+    Setting("MAIL_SOFT_BOUNCE_LIMIT", 4, "int",
+            "Soft bounces within ``MAIL_SOFT_BOUNCE_DAYS`` that suppress an address.", DELIVERABILITY),
+    Setting("MAIL_SOFT_BOUNCE_DAYS", 30, "int", "Days over which soft bounces are counted.", DELIVERABILITY),
+    Setting("MAIL_EVENTS_GENERIC_SECRET", None, "str | None",
+            "Enables the ``generic`` webhook: ``X-Mailroom-Signature: sha256=<HMAC-SHA256 of the body>``.",
+            DELIVERABILITY),
+    Setting("MAIL_EVENTS_MAILGUN_SIGNING_KEY", None, "str | None",
+            "Enables the ``mailgun`` webhook (Mailgun's webhook signing key).", DELIVERABILITY),
+    Setting("MAIL_EVENTS_SES_TOPIC_ARNS", [], "list[str]",
+            "SNS topics the ``ses`` webhook accepts (with ``MAIL_EVENTS_SES_CERTS``, enables it).",
+            DELIVERABILITY),
+    Setting("MAIL_EVENTS_SES_CERTS", None, "str | None",
+            "Folder of trusted SNS signing certificates (PEM, named as in ``SigningCertURL``; never "
+            "fetched).",
+            DELIVERABILITY),
+    # --- the development mailbox ----------------------------------------------------------------
+    Setting("MAIL_DEV_MAILBOX", False, "bool",
+            "Show every delivered message in the browser at ``MAIL_DEV_MAILBOX_URL`` (development only).",
+            DEV_MAILBOX, follows="debug"),
+    Setting("MAIL_DEV_MAILBOX_URL", "/dev/mail", "str", "Where the development mailbox is mounted.",
+            DEV_MAILBOX),
+    Setting("MAIL_DEV_MAILBOX_LAYOUT", "mailroom_mail/layout.html", "str",
+            "Template the mailbox's pages extend (a host's own, with ``title``, ``content`` and "
+            "``scripts`` blocks).", DEV_MAILBOX),
+)
+
+#: Keys the mail core reads that others own and default (Flask, and Flask-Babel when installed),
+#: with what the mail core uses each for.
+FOREIGN_KEYS: dict[str, str] = {
+    "SERVER_NAME": "Flask's: the host of absolute links in messages, and the domain of their Message-IDs.",
+    "PREFERRED_URL_SCHEME": "Flask's: the scheme of those links.",
+    "BABEL_DEFAULT_LOCALE": "Flask-Babel's: the language of a message whose recipient has none (``en``).",
+}
+
+_BY_KEY: dict[str, Setting] = {entry.key: entry for entry in SETTINGS}
+
+
+def setting(key: str) -> Setting:
+    """The registry's entry for ``key`` (KeyError when the mail core has no such setting)."""
+    return _BY_KEY[key]
+
+
+def defaults_for(app: Flask) -> dict[str, Any]:
+    """Every key's default for ``app``, in the registry's order."""
+    return {entry.key: entry.default_for(app) for entry in SETTINGS}
+
+
+def _defaults_of(group: str) -> dict[str, Any]:
+    """The fixed defaults of one group."""
+    return {entry.key: entry.default for entry in SETTINGS if entry.group == group}
+
+
+#: The defaults of the delivery engine's keys, which ``DeliverySettings`` reads and checks.
 ENGINE_DEFAULTS: dict[str, Any] = {
-    # A claim's lifetime: a dead worker's mail is taken over after this (live ones renew).
-    "OUTBOX_CLAIM_TTL": 20,
-    # The most rows one connection claims at a time (it claims about a second's worth).
-    "OUTBOX_BATCH_SIZE": 100,
-    # Throttling replies (421, 451, 454) one message may get before it fails; they do not use
-    # its attempts.
-    "OUTBOX_MAX_THROTTLES": 30,
-    # The delivery engine: SMTP connections per worker process, how many of them carry account
-    # mail only, and the provider's rate limit ("14/second"; shared in Redis when REDIS_URL).
-    "MAIL_CONNECTIONS": 8,
-    "MAIL_RESERVED_CONNECTIONS": 1,
-    "MAIL_RATE_LIMIT": None,
+    key: setting(key).default
+    for key in ("OUTBOX_CLAIM_TTL", "OUTBOX_BATCH_SIZE", "OUTBOX_MAX_THROTTLES", "MAIL_CONNECTIONS",
+                "MAIL_RESERVED_CONNECTIONS", "MAIL_RATE_LIMIT")
 }
 
-
-# The outbox's retry and retention rules (the host application may show them in its own defaults).
-OUTBOX_DEFAULTS: dict[str, Any] = {
-    "OUTBOX_MAX_ATTEMPTS": 8,
-    "OUTBOX_BACKOFF_BASE": 30,
-    "OUTBOX_BACKOFF_MAX": 3600,
-    # Days a finished message keeps its body; seconds between a worker's purges (0: none).
-    "OUTBOX_RETENTION_DAYS": 7,
-    "OUTBOX_PURGE_INTERVAL": 3600,
-}
-
-
-def flask_mail_defaults(app: Flask) -> dict[str, Any]:
-    """Flask-Mail 0.10's defaults (debug and suppression follow the application, as there)."""
-    return {
-        "MAIL_SERVER": "127.0.0.1",
-        "MAIL_PORT": 25,
-        "MAIL_USE_TLS": False,
-        "MAIL_USE_SSL": False,
-        "MAIL_DEBUG": app.debug,
-        "MAIL_USERNAME": None,
-        "MAIL_PASSWORD": None,
-        "MAIL_DEFAULT_SENDER": None,
-        "MAIL_MAX_EMAILS": None,
-        "MAIL_SUPPRESS_SEND": app.testing,
-        "MAIL_ASCII_ATTACHMENTS": False,
-    }
-
-
-def our_defaults(app: Flask) -> dict[str, Any]:
-    """What Flask-Mail lacks: timeouts and TLS trust, the worker, the outbox, the dev mailbox."""
-    return {
-        "MAIL_TIMEOUT": 30,
-        "MAIL_SSL_CAFILE": None,
-        "MAIL_TRANSPORT": "smtp",
-        "MAIL_WORKER_INPROCESS": False,
-        "MAIL_DEV_MAILBOX": app.debug,
-        "MAIL_DEV_MAILBOX_URL": "/dev/mail",
-        "MAIL_DEV_MAILBOX_LAYOUT": "mailroom_mail/layout.html",
-        "MAILROOM_DATABASE_URL": None,
-        **OUTBOX_DEFAULTS,
-        **ENGINE_DEFAULTS,
-        "MAIL_SMTPUTF8": False,
-    }
+#: The outbox's retry and retention defaults (the ``Outbox`` group), for a host that shows them in
+#: its own configuration.
+OUTBOX_DEFAULTS: dict[str, Any] = _defaults_of(OUTBOX)
 
 
 # The most threads a worker renders messages ahead on (see ``DeliverySettings.preparers``).
@@ -126,10 +263,11 @@ class DeliverySettings:
 
 
 def apply_defaults(app: Flask) -> None:
-    """Fill in every mail setting the application did not set; check the ones that conflict."""
-    for key, value in {**flask_mail_defaults(app), **our_defaults(app)}.items():
-        if app.config.get(key) is None:
-            app.config[key] = value
+    """Fill in every mail setting the application did not set (or set to None); check the ones
+    that conflict. RuntimeError names a wrong setting."""
+    for entry in SETTINGS:
+        if app.config.get(entry.key) is None:
+            app.config[entry.key] = entry.default_for(app)
     if app.config["MAIL_USE_TLS"] and app.config["MAIL_USE_SSL"]:
         raise RuntimeError("MAIL_USE_TLS and MAIL_USE_SSL cannot both be true")
     if app.config["MAIL_TRANSPORT"] not in ("smtp", "devmail"):

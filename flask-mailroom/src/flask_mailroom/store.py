@@ -52,6 +52,8 @@ class MailState:
     app: Flask
     mail: Any
     clock_of: Callable[[], Clock] = field(default=SystemClock)
+    # The CLI group the commands were added under (``flask mail ...``), None when none were.
+    cli_group: str | None = "mail"
     services: dict[str, Any] = field(default_factory=dict)
     own_engine: Engine | None = None
     own_sessions: scoped_session[Session] | None = None

@@ -13,6 +13,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from mailroom.models import Announcement
 from mailroom.services import announcements
+from mailroom.services.announcement_audience import count_recipients
+from mailroom.services.announcement_drafting import create, find_unfinished
+from mailroom.services.announcement_text import AnnouncementError, render_markdown
 
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
 
@@ -43,13 +46,13 @@ def announcement_for(subject: str, text: str, html_path: Path | None,
                      files: list[Attachment]) -> tuple[Announcement, bool]:
     """The unfinished announcement with this content to resume, else a new one; True when resumed."""
     markdown, html = html_parts(html_path)
-    html_body = announcements.render_markdown(markdown) if markdown else html
-    found = announcements.find_unfinished(subject, text, html_body, files)
+    html_body = render_markdown(markdown) if markdown else html
+    found = find_unfinished(subject, text, html_body, files)
     if found is not None:
         return found, True
     try:
-        return announcements.create(subject, text, markdown=markdown, html=html, attachments=files), False
-    except announcements.AnnouncementError as error:
+        return create(subject, text, markdown=markdown, html=html, attachments=files), False
+    except AnnouncementError as error:
         hint = {"text_body": "--text", "html_body": "--html", "attachments": "--attach"}
         raise click.BadParameter(error.message, param_hint=hint.get(error.field, "--subject")) from None
 
@@ -78,7 +81,7 @@ def broadcast(subject: str, text_path: Path, html_path: Path | None,
     announcement, resumed = announcement_for(subject, read_text(text_path, "--text"), html_path, files)
     console = Console()
     verb = "Resuming" if resumed else "Sending"
-    total = announcements.count_recipients()
+    total = count_recipients()
     console.print(f"{verb} announcement #{announcement.id} to {total} recipient(s)")
     result = fan_out(announcement.id, total, console)
     unusable = f", {result.unusable} unusable address(es) skipped" if result.unusable else ""

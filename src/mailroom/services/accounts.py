@@ -128,7 +128,7 @@ def _tell_owner_of_attempts(user: User) -> None:
         log.warning("sign-in attempts notice for user %s withheld: budget spent", user.id)
         return
     send_email(ATTEMPTS_TEMPLATE, (user.username, user.email), **language_of(user), name=user.username,
-               since=now(), request_link=external_url("auth.reset_password_request"))
+               since=now(), request_link=external_url("reset.reset_password_request"))
 
 
 def revoke_sessions(user: User, keep_current: bool = False) -> None:
@@ -142,7 +142,7 @@ def queue_password_notice(user: User) -> None:
     # made (or must hear about), and a security notice must not be lost.
     budget.spend(user.email)
     send_email(CHANGED_TEMPLATE, (user.username, user.email), **language_of(user), name=user.username,
-               changed_at=now(), request_link=external_url("auth.reset_password_request"))
+               changed_at=now(), request_link=external_url("reset.reset_password_request"))
 
 
 def change_password(user: User, current: str, new: str) -> None:

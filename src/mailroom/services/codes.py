@@ -3,23 +3,20 @@
 Both stores offer the same atomic step, ``update``: read the record of one purpose and user,
 let the domain policy decide the new record, and write it only if nobody changed it meanwhile.
 The database store holds a row lock for the rest of the caller's transaction; the Redis store
-writes with a compare-and-set Lua script and re-reads on a conflict.
+is the shared compare-and-set ``RedisRecordStore`` (``services.record_store``).
 """
 
 from __future__ import annotations
 
 import math
-import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 import redis
 from flask import Flask, current_app
 from limits.errors import StorageError
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -38,19 +35,27 @@ from mailroom.domain.errors import CodeError
 from mailroom.extensions import db
 from mailroom.models import VerificationCode
 from mailroom.services import budget
+from mailroom.services.record_store import (
+    HashCodec,
+    RedisRecordStore,
+    StoreUnavailable,
+    fail_fast_client,
+    from_ms,
+    present,
+    to_ms,
+)
 from mailroom.state import now, state
 
 EMAIL_CHANGE = "email_change"
 CONFIRM_EMAIL = "confirm_email"
 SERVICE = "code_store"
 KEY_LABEL = "mailroom verification codes v1"
-CAS_RETRIES = 8
 
 T = TypeVar("T")
 Decide = Callable[[CodeRecord | None], tuple[CodeRecord, T]]
 
 
-class CodeStoreUnavailable(RuntimeError):
+class CodeStoreUnavailable(StoreUnavailable):
     """The code store (Redis) cannot be reached; nothing was read or changed."""
 
 
@@ -160,108 +165,57 @@ class DatabaseCodeStore:
 
 # --- the Redis store ---------------------------------------------------------------------------
 
-# KEYS[1]: the record; ARGV[1]: the version read ('' when absent); ARGV[2]: lifetime in ms
-# (0 = delete); ARGV[3..]: field, value pairs of the new record, its new version included.
-CAS_SCRIPT = """
-local current = redis.call('HGET', KEYS[1], 'v') or ''
-if current ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
-if tonumber(ARGV[2]) > 0 then
-  redis.call('HSET', KEYS[1], unpack(ARGV, 3))
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 1
-"""
-
 _TIMES = {"x": "expires_at", "r": "resend_at", "fx": "failures_expire_at"}
 
 
-def _to_ms(moment: datetime) -> str:
-    """A time as epoch milliseconds, for a hash field."""
-    return str(round(moment.timestamp() * 1000))
-
-
-def _from_ms(text: str | None) -> datetime | None:
-    """Epoch milliseconds back to an aware UTC time."""
-    return None if not text else datetime.fromtimestamp(int(text) / 1000, UTC)
-
-
-def record_from_hash(fields: Mapping[str, str]) -> CodeRecord | None:
-    """A domain record from a Redis hash, or None for a missing key."""
-    if not fields:
-        return None
+def record_from_hash(fields: Mapping[str, str]) -> CodeRecord:
+    """A domain record from the Redis hash of a present key."""
     return CodeRecord(code_hash=fields.get("h"), email=fields.get("e"),
                       failures=int(fields.get("f", "0")),
-                      **{name: _from_ms(fields.get(short)) for short, name in _TIMES.items()})
+                      **{name: from_ms(fields.get(short)) for short, name in _TIMES.items()})
 
 
 def hash_from_record(record: CodeRecord) -> dict[str, str]:
     """The Redis hash fields of a record, leaving out what is unset."""
-    fields = {"h": record.code_hash, "e": record.email, "f": str(record.failures)}
-    for short, name in _TIMES.items():
-        moment = getattr(record, name)
-        fields[short] = _to_ms(moment) if moment else None
-    return {key: value for key, value in fields.items() if value is not None}
+    times = {short: to_ms(getattr(record, name)) for short, name in _TIMES.items()}
+    return present({"h": record.code_hash, "e": record.email, "f": str(record.failures), **times})
+
+
+CODEC = HashCodec(encode=hash_from_record, decode=record_from_hash)
 
 
 class RedisCodeStore:
     """Codes in Redis under ``<prefix>code:<purpose>:<user_id>``, each key with a TTL."""
 
     def __init__(self, client: redis.Redis, prefix: str) -> None:
-        self.client = client
-        self.prefix = prefix
-        self.cas = client.register_script(CAS_SCRIPT)
+        self.records = RedisRecordStore(client, prefix, CODEC, unavailable=CodeStoreUnavailable)
 
     @classmethod
     def from_url(cls, url: str, prefix: str) -> RedisCodeStore:
-        """A store on a new client that fails fast when Redis is down (one quick retry)."""
-        client = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=1,
-                                      socket_timeout=2, retry=Retry(NoBackoff(), 1))
-        return cls(client, prefix)
+        """A store on a new client that fails fast when Redis is down."""
+        return cls(fail_fast_client(url), prefix)
+
+    @staticmethod
+    def _name(purpose: str, user_id: int) -> str:
+        """The record's name below the prefix."""
+        return f"code:{purpose}:{user_id}"
 
     def key(self, purpose: str, user_id: int) -> str:
-        """The key of one purpose and user."""
-        return f"{self.prefix}code:{purpose}:{user_id}"
-
-    def _read(self, key: str) -> dict[str, str]:
-        """The hash at ``key``, raising CodeStoreUnavailable when Redis cannot be reached."""
-        try:
-            fields: dict[str, str] = self.client.hgetall(key)  # type: ignore[assignment]
-        except (redis.RedisError, OSError) as error:
-            raise CodeStoreUnavailable(type(error).__name__) from None
-        return fields
+        """The Redis key of one purpose and user."""
+        return self.records.prefix + self._name(purpose, user_id)
 
     def load(self, purpose: str, user_id: int) -> CodeRecord | None:
         """The stored record."""
-        return record_from_hash(self._read(self.key(purpose, user_id)))
-
-    def _swap(self, key: str, version: str, record: CodeRecord, moment: datetime) -> bool:
-        """Write the record if the key still has ``version``; False when someone else wrote."""
-        fields = hash_from_record(record) | {"v": secrets.token_hex(8)}
-        args: list[str | int] = [version, record.lifetime_ms(moment)]
-        for name, value in fields.items():
-            args += [name, value]
-        try:
-            return bool(self.cas(keys=[key], args=args))
-        except (redis.RedisError, OSError) as error:
-            raise CodeStoreUnavailable(type(error).__name__) from None
+        return self.records.load(self._name(purpose, user_id))
 
     def update(self, purpose: str, user_id: int, decide: Decide[T], moment: datetime) -> T:
-        """Optimistic read-decide-write, retried when another request wrote in between."""
-        key = self.key(purpose, user_id)
-        for _ in range(CAS_RETRIES):
-            fields = self._read(key)
-            record, result = decide(record_from_hash(fields))
-            if self._swap(key, fields.get("v", ""), record, moment):
-                return result
-        raise CodeStoreUnavailable("too much contention on one code")
+        """Compare-and-set, kept until nothing in the record matters any more."""
+        return self.records.update(self._name(purpose, user_id), decide,
+                                   lambda record: record.lifetime_ms(moment))
 
     def discard(self, purpose: str, user_id: int) -> None:
         """Delete the key."""
-        try:
-            self.client.delete(self.key(purpose, user_id))
-        except (redis.RedisError, OSError) as error:
-            raise CodeStoreUnavailable(type(error).__name__) from None
+        self.records.discard(self._name(purpose, user_id))
 
 
 # --- choosing and using the store ----------------------------------------------------------------

@@ -95,7 +95,7 @@ def _tell_owner(owner: User | None, address: str) -> None:
     speaks = language_of(owner) if owner else {}
     send_email(TAKEN_TEMPLATE, (name, address), **speaks, name=name,
                login_url=external_url("auth.login"),
-               reset_url=external_url("auth.reset_password_request"))
+               reset_url=external_url("reset.reset_password_request"))
 
 
 def _send_code(user: User) -> None:

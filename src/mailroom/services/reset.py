@@ -66,9 +66,9 @@ def _request_allowed(address: str, client: str) -> bool:
 
 def _link_context(name: str, token: str) -> dict[str, object]:
     """What the reset email shows: the name, the link, its lifetime, where to ask again."""
-    return {"name": name, "link": external_url("auth.reset_password_link", token=token),
+    return {"name": name, "link": external_url("reset.reset_password_link", token=token),
             "lifetime": ttl_seconds(),
-            "request_link": external_url("auth.reset_password_request")}
+            "request_link": external_url("reset.reset_password_request")}
 
 
 def build_link_email(address: str, params: Mapping[str, Any]) -> Message | Skip:

@@ -10,9 +10,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    flash,
     make_response,
-    redirect,
     render_template,
     request,
     url_for,
@@ -30,9 +28,17 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from mailroom.extensions import login_manager
 from mailroom.i18n import _
 from mailroom.models import Announcement
-from mailroom.services import announcements, dashboard, drafts
-from mailroom.web.errors import error_response
+from mailroom.services import (
+    announcement_copies,
+    announcement_drafting,
+    announcement_status,
+    announcement_text,
+    announcements,
+    dashboard,
+    drafts,
+)
 from mailroom.web.forms import Form, no_control_characters
+from mailroom.web.replies import error_response, redirect_with
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -59,27 +65,27 @@ class AnnouncementForm(Form):
     """A new announcement: subject, text, optional Markdown for the HTML part, optional files."""
 
     subject = StringField(_l("Subject"), validators=[
-        DataRequired(), Length(max=announcements.SUBJECT_MAX), no_control_characters, valid_text])
+        DataRequired(), Length(max=announcement_text.SUBJECT_MAX), no_control_characters, valid_text])
     text_body = TextAreaField(_l("Text body"), validators=[
-        DataRequired(), Length(max=announcements.BODY_MAX), no_nul, valid_text])
+        DataRequired(), Length(max=announcement_text.BODY_MAX), no_nul, valid_text])
     markdown_body = TextAreaField(_l("HTML body, written in Markdown (optional)"), validators=[
-        Optional(), Length(max=announcements.BODY_MAX), no_nul, valid_text])
+        Optional(), Length(max=announcement_text.BODY_MAX), no_nul, valid_text])
     greeting = BooleanField(_l("Start each copy with “Hello <name>,”"), default=True)
     attachments = MultipleFileField(_l("Attachments (optional)"))
     # The same announcement for readers of Simplified and Traditional Chinese (optional; readers of a
     # language without its own version get the main one above).
     subject_zh_hans = StringField(_l("Subject"), validators=[
-        Optional(), Length(max=announcements.SUBJECT_MAX), no_control_characters, valid_text])
+        Optional(), Length(max=announcement_text.SUBJECT_MAX), no_control_characters, valid_text])
     text_body_zh_hans = TextAreaField(_l("Text body"), validators=[
-        Optional(), Length(max=announcements.BODY_MAX), no_nul, valid_text])
+        Optional(), Length(max=announcement_text.BODY_MAX), no_nul, valid_text])
     markdown_body_zh_hans = TextAreaField(_l("HTML body, written in Markdown (optional)"), validators=[
-        Optional(), Length(max=announcements.BODY_MAX), no_nul, valid_text])
+        Optional(), Length(max=announcement_text.BODY_MAX), no_nul, valid_text])
     subject_zh_hant = StringField(_l("Subject"), validators=[
-        Optional(), Length(max=announcements.SUBJECT_MAX), no_control_characters, valid_text])
+        Optional(), Length(max=announcement_text.SUBJECT_MAX), no_control_characters, valid_text])
     text_body_zh_hant = TextAreaField(_l("Text body"), validators=[
-        Optional(), Length(max=announcements.BODY_MAX), no_nul, valid_text])
+        Optional(), Length(max=announcement_text.BODY_MAX), no_nul, valid_text])
     markdown_body_zh_hant = TextAreaField(_l("HTML body, written in Markdown (optional)"), validators=[
-        Optional(), Length(max=announcements.BODY_MAX), no_nul, valid_text])
+        Optional(), Length(max=announcement_text.BODY_MAX), no_nul, valid_text])
     submit = SubmitField(_l("Save draft"))
 
 
@@ -94,7 +100,7 @@ def versions_of(form: AnnouncementForm) -> dict[str, dict[str, Any]]:
                          for name in ("subject", "text_body"))
         if subject.strip() or text.strip():
             markdown = getattr(form, f"markdown_body_{language.lower()}").data
-            found[language] = announcements.translated(language, subject, text, markdown)
+            found[language] = announcement_text.translated(language, subject, text, markdown)
     return found
 
 
@@ -140,8 +146,8 @@ def uploaded_files(uploads: list[FileStorage] | None) -> list[Attachment]:
 @bp.get("/")
 def index() -> str:
     """The latest announcements with how far each has been delivered."""
-    latest = announcements.recent()
-    counts = announcements.delivery_counts([a.id for a in latest])
+    latest = announcement_status.recent()
+    counts = announcement_status.delivery_counts([a.id for a in latest])
     statuses = {a.id: drafts.status_of(a, counts[a.id]) for a in latest}
     return render_template("admin/index.html", announcements=latest, statuses=statuses)
 
@@ -152,30 +158,41 @@ def new() -> ResponseReturnValue:
     form = AnnouncementForm()
     if form.validate_on_submit():
         try:
-            announcement = announcements.create(
+            announcement = announcement_drafting.create(
                 form.subject.data or "", form.text_body.data or "", markdown=form.markdown_body.data,
                 attachments=uploaded_files(form.attachments.data), author_id=current_user.id,
                 greeting=bool(form.greeting.data), versions=versions_of(form))
-        except announcements.AnnouncementError as error:
+        except announcement_text.AnnouncementError as error:
             field_error(form, error)
         else:
-            flash(_("Draft saved. Send yourself a preview, then send it to everyone."), "success")
-            return redirect(url_for("admin.show", announcement_id=announcement.id))
-    return render_template("admin/new.html", form=form, max_files=announcements.MAX_ATTACHMENTS,
-                           max_mb=announcements.MAX_ATTACHMENT_BYTES // (1024 * 1024)), (
+            return redirect_with(_("Draft saved. Send yourself a preview, then send it to everyone."),
+                                 _shown(announcement.id))
+    return _form_page(form)
+
+
+def _form_page(form: AnnouncementForm, draft: Announcement | None = None) -> ResponseReturnValue:
+    """The announcement form (new, or a draft's), 400 when it holds errors."""
+    return render_template("admin/new.html", form=form, draft=draft,
+                           max_files=announcement_text.MAX_ATTACHMENTS,
+                           max_mb=announcement_text.MAX_ATTACHMENT_BYTES // (1024 * 1024)), (
         400 if form.errors else 200)
 
 
-def field_error(form: AnnouncementForm, error: announcements.AnnouncementError) -> None:
+def field_error(form: AnnouncementForm, error: announcement_text.AnnouncementError) -> None:
     """Show a refusal beside the field it names."""
     name = {"status": "subject"}.get(error.field, error.field).replace("html_body", "markdown_body")
     getattr(form, name).errors.append(error.message)
 
 
+def _shown(announcement_id: int) -> str:
+    """The address of an announcement's page."""
+    return url_for("admin.show", announcement_id=announcement_id)
+
+
 def _draft_or_404(announcement_id: int) -> Announcement:
     """The announcement (draft or not), or a 404."""
     try:
-        return announcements.get(announcement_id)
+        return announcement_drafting.get(announcement_id)
     except LookupError:
         abort(404)
 
@@ -184,9 +201,8 @@ def _draft_or_404(announcement_id: int) -> Announcement:
 def edit(announcement_id: int) -> ResponseReturnValue:
     """Change a draft; once sending began it cannot change."""
     draft = _draft_or_404(announcement_id)
-    if draft.status != announcements.DRAFT:
-        flash(_(drafts.NOT_A_DRAFT), "warning")
-        return redirect(url_for("admin.show", announcement_id=announcement_id))
+    if draft.status != announcement_drafting.DRAFT:
+        return redirect_with(_(drafts.NOT_A_DRAFT), _shown(announcement_id), "warning")
     form = AnnouncementForm(data=draft_fields(draft))
     form.submit.label.text = _("Save changes")
     if form.validate_on_submit():
@@ -194,14 +210,11 @@ def edit(announcement_id: int) -> ResponseReturnValue:
             drafts.update(announcement_id, form.subject.data or "", form.text_body.data or "",
                           markdown=form.markdown_body.data, greeting=bool(form.greeting.data),
                           attachments=uploaded_files(form.attachments.data), versions=versions_of(form))
-        except announcements.AnnouncementError as error:
+        except announcement_text.AnnouncementError as error:
             field_error(form, error)
         else:
-            flash(_("Draft saved."), "success")
-            return redirect(url_for("admin.show", announcement_id=announcement_id))
-    return render_template("admin/new.html", form=form, draft=draft, max_files=announcements.MAX_ATTACHMENTS,
-                           max_mb=announcements.MAX_ATTACHMENT_BYTES // (1024 * 1024)), (
-        400 if form.errors else 200)
+            return redirect_with(_("Draft saved."), _shown(announcement_id))
+    return _form_page(form, draft)
 
 
 @bp.post("/announcements/<int:announcement_id>/delete")
@@ -211,17 +224,15 @@ def delete(announcement_id: int) -> ResponseReturnValue:
         subject = drafts.delete(announcement_id)
     except LookupError:
         abort(404)
-    except announcements.AnnouncementError as error:
-        flash(error.message, "warning")
-        return redirect(url_for("admin.show", announcement_id=announcement_id))
-    flash(_("Draft “%(subject)s” deleted.", subject=subject), "success")
-    return redirect(url_for("admin.index"))
+    except announcement_text.AnnouncementError as error:
+        return redirect_with(error.message, _shown(announcement_id), "warning")
+    return redirect_with(_("Draft “%(subject)s” deleted.", subject=subject), url_for("admin.index"))
 
 
-def _announcement_or_404(announcement_id: int) -> announcements.Summary:
+def _announcement_or_404(announcement_id: int) -> announcement_status.Summary:
     """The announcement's summary as the current admin would receive it, or a 404."""
     try:
-        return announcements.summary(announcement_id, current_user)
+        return announcement_status.summary(announcement_id, current_user)
     except LookupError:
         abort(404)
 
@@ -247,11 +258,11 @@ def preview_html(announcement_id: int) -> Response:
 def preview(announcement_id: int) -> ResponseReturnValue:
     """Email one copy of the announcement to the admin alone."""
     try:
-        announcements.preview(announcement_id, current_user)
+        announcement_copies.preview(announcement_id, current_user)
     except LookupError:
         abort(404)
-    flash(_("A preview is on its way to %(email)s.", email=current_user.email), "success")
-    return redirect(url_for("admin.show", announcement_id=announcement_id))
+    return redirect_with(_("A preview is on its way to %(email)s.", email=current_user.email),
+                         _shown(announcement_id))
 
 
 @bp.get("/announcements/<int:announcement_id>/send")
@@ -275,10 +286,9 @@ def send(announcement_id: int) -> ResponseReturnValue:
     except LookupError:
         abort(404)
     if started:
-        flash(_("Sending has started: copies are being queued. Refresh this page to follow it."), "success")
-    else:
-        flash(_("This announcement is already being queued."), "info")
-    return redirect(url_for("admin.show", announcement_id=announcement_id))
+        started_text = _("Sending has started: copies are being queued. Refresh this page to follow it.")
+        return redirect_with(started_text, _shown(announcement_id))
+    return redirect_with(_("This announcement is already being queued."), _shown(announcement_id), "info")
 
 
 def duration(seconds: float | None) -> str:
@@ -328,8 +338,8 @@ def retry() -> ResponseReturnValue:
     if raw and not raw.isdigit():
         return error_response(400, _("message_id must be a message number."), field="message_id")
     count = dashboard.retry_failed([int(raw)] if raw else None)
-    flash(_("%(count)d failed message(s) queued again.", count=count), "success" if count else "info")
-    return redirect(url_for("admin.dashboard_page"))
+    return redirect_with(_("%(count)d failed message(s) queued again.", count=count),
+                         url_for("admin.dashboard_page"), "success" if count else "info")
 
 
 # --- deliverability: suppressions and "why didn't I get the email?" ------------------------------
@@ -360,9 +370,9 @@ def lift_suppression() -> ResponseReturnValue:
     if not usable_address(address, required=True):
         return error_response(400, "address must be one email address.", field="address")
     lifted = deliverability.lift(address, f"admin {current_user.email}")
-    flash(f"Mail to {address} will be sent again." if lifted else f"{address} was not suppressed.",
-          "success" if lifted else "info")
-    return redirect(url_for("admin.address_timeline", address=address))
+    message = f"Mail to {address} will be sent again." if lifted else f"{address} was not suppressed."
+    return redirect_with(message, url_for("admin.address_timeline", address=address),
+                         "success" if lifted else "info")
 
 
 @bp.get("/mail/suppressions")

@@ -14,8 +14,8 @@ from mailroom.domain.errors import N_, TokenExpired, TokenInvalid
 from mailroom.domain.tokens import MAX_TOKEN_LENGTH
 from mailroom.i18n import _
 from mailroom.services import reset
-from mailroom.web.errors import MESSAGES
-from mailroom.web.http import json_form_error, json_reply, private
+from mailroom.web.http import private
+from mailroom.web.replies import MESSAGES, json_form_error, json_reply
 from mailroom.web.reset import (
     RESET_DONE,
     ResetPasswordForm,

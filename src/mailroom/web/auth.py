@@ -1,8 +1,8 @@
-"""Sign in, sign out (registration is in ``web.registration``)."""
+"""Sign in, sign out (registration and password reset have blueprints of their own)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 from flask_limiter.util import get_remote_address
@@ -14,9 +14,9 @@ from mailroom.extensions import login_manager
 from mailroom.i18n import _, duration
 from mailroom.models import User
 from mailroom.services import accounts, sessions
-from mailroom.web.account import guarded, submitted
 from mailroom.web.forms import LoginForm
-from mailroom.web.http import json_form_error, json_reply, redirect_next, wants_json
+from mailroom.web.http import signed_in, submitted, user_agent, wants_json
+from mailroom.web.replies import guarded, json_form_error, json_reply, redirect_next, redirect_with
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -24,11 +24,6 @@ bp = Blueprint("auth", __name__, url_prefix="/auth")
 ALREADY_IN = N_("You are already signed in.")
 THROTTLED = N_("Too many failed sign-in attempts. Please wait %(wait)s and try again, or choose a new "
                "password with \"Forgot your password?\".")
-
-
-def user_agent() -> str:
-    """The browser's User-Agent header, for the session list."""
-    return request.headers.get("User-Agent", "")
 
 
 def _wait_text(seconds: int) -> str:
@@ -79,12 +74,9 @@ def login() -> ResponseReturnValue:
 @login_required
 def logout() -> Response:
     """Sign out: the server forgets this session, so a copied cookie is dead too."""
-    user = current_user._get_current_object()
-    assert isinstance(user, User)
-    sessions.end_current(user)
+    sessions.end_current(signed_in())
     logout_user()
-    flash(_("You are signed out."), "info")
-    return redirect(url_for("main.index"))
+    return redirect_with(_("You are signed out."), url_for("main.index"), "info")
 
 
 def load_user(session_id: str) -> User | None:

@@ -15,7 +15,7 @@ from flask.typing import ResponseReturnValue
 from mailroom.domain.bodies import has_unreadable_characters, json_depth
 from mailroom.domain.errors import N_
 from mailroom.i18n import _
-from mailroom.web.errors import error_response
+from mailroom.web.replies import error_response
 
 URLENCODED = "application/x-www-form-urlencoded"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})

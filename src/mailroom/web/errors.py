@@ -5,47 +5,23 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from flask import Flask, g, make_response, render_template
+from flask import Flask, g, make_response
 from flask.typing import ResponseReturnValue
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, PendingRollbackError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from mailroom.domain.errors import N_
 from mailroom.extensions import db, login_manager
 from mailroom.i18n import _
-from mailroom.web.http import json_reply, wants_json
+from mailroom.web.replies import error_response
 
 log = logging.getLogger(__name__)
-
-FALLBACK = N_("Error.")
-MESSAGES = {
-    400: N_("The request could not be understood."),
-    403: N_("You do not have access to this page."),
-    404: N_("There is nothing here."),
-    405: N_("That method is not allowed here."),
-    413: N_("What you sent is too large."),
-    429: N_("Too many requests. Please wait a moment and try again."),
-    500: N_("Something went wrong on our side. It has been reported."),
-    503: N_("A service this page needs is unavailable. Please try again shortly."),
-}
-
 
 # Seconds a client is asked to wait when the database cannot be reached.
 DATABASE_RETRY_AFTER = 5
 DATABASE_DOWN = ("Our database cannot be reached right now, so nothing was changed. "
                  "Please try again in a few seconds.")
-
-
-def error_response(code: int, message: str | None = None,
-                   field: str | None = None) -> ResponseReturnValue:
-    """Render an error as JSON or HTML, depending on what the client asked for."""
-    # Messages given by views are msgids too (marked N_ where they are written).
-    text = str(_(message or MESSAGES.get(code, FALLBACK)))
-    if wants_json():
-        return json_reply(code, text, {"field": field} if field is not None else None)
-    return render_template("errors/error.html", code=code, message=text), code
 
 
 def _http_error(error: HTTPException) -> ResponseReturnValue:

@@ -37,20 +37,20 @@ class Sample:
 def _reset_link() -> Sample:
     """The password reset link email."""
     return Sample({
-        "name": "alice", "lifetime": 600, "link": external_url("auth.reset_password", token=SAMPLE_TOKEN),
-        "request_link": external_url("auth.reset_password_request")})
+        "name": "alice", "lifetime": 600, "link": external_url("reset.reset_password", token=SAMPLE_TOKEN),
+        "request_link": external_url("reset.reset_password_request")})
 
 
 def _password_changed() -> Sample:
     """The notice after a password change."""
     return Sample({"name": "alice", "changed_at": SAMPLE_MOMENT,
-                   "request_link": external_url("auth.reset_password_request")})
+                   "request_link": external_url("reset.reset_password_request")})
 
 
 def _signin_attempts() -> Sample:
     """The owner's notice when wrong passwords pile up."""
     return Sample({"name": "alice", "since": SAMPLE_MOMENT,
-                   "request_link": external_url("auth.reset_password_request")})
+                   "request_link": external_url("reset.reset_password_request")})
 
 
 def _register_code() -> Sample:
@@ -62,7 +62,7 @@ def _register_taken() -> Sample:
     """The notice to an address someone tried to register again."""
     return Sample({
         "name": "alice", "login_url": external_url("auth.login"),
-        "reset_url": external_url("auth.reset_password_request")})
+        "reset_url": external_url("reset.reset_password_request")})
 
 
 def _confirm() -> Sample:

@@ -1,4 +1,4 @@
-"""Small HTTP helpers shared by views: JSON replies of one shape, safe redirects."""
+"""Reading a request: what the client wants back, its fields, who is signed in; private pages."""
 
 from __future__ import annotations
 
@@ -6,13 +6,25 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Response, jsonify, make_response, redirect, request, url_for
+from flask import Response, abort, make_response, request
 from flask.typing import ResponseReturnValue
-from flask_wtf import FlaskForm
-from werkzeug.wrappers.response import Response as BaseResponse
+from flask_limiter.util import get_remote_address
+from flask_login import current_user
+from werkzeug.datastructures import MultiDict
 
-from mailroom.domain.addresses import is_safe_next
-from mailroom.i18n import _
+from mailroom.domain.errors import N_
+from mailroom.models import User
+
+# Endpoints that check the password are an oracle for whoever holds a session: bound them per user.
+REAUTH_LIMIT = "20 per hour"
+
+
+class BadField(Exception):
+    """A JSON body field that is not a string."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
 
 
 def wants_json() -> bool:
@@ -25,31 +37,35 @@ def wants_json() -> bool:
     ]
 
 
-def json_reply(code: int, message: str, data: dict[str, Any] | None = None) -> Response:
-    """The one JSON shape: ``{"code", "message", "data"}`` with the HTTP status equal to code."""
-    response = jsonify({"code": code, "message": str(message), "data": data or {}})
-    response.status_code = code
-    return response
+def submitted() -> MultiDict[str, str]:
+    """The fields of a form post or of a JSON object body (string values only, else BadField)."""
+    if not request.is_json:
+        return request.form
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(400, N_("Send a JSON object."))
+    for name, value in body.items():
+        if not isinstance(value, str):
+            raise BadField(str(name))
+    return MultiDict(body)
 
 
-def form_errors(form: FlaskForm) -> dict[str, str]:
-    """The first error of each invalid field, keyed by field name."""
-    return {name: str(messages[0]) for name, messages in form.errors.items() if messages}
+def user_agent() -> str:
+    """The browser's User-Agent header, for the session list."""
+    return request.headers.get("User-Agent", "")
 
 
-def json_form_error(form: FlaskForm) -> Response:
-    """A 400 JSON reply naming the first invalid field and listing all of them."""
-    errors = form_errors(form)
-    field, message = next(iter(errors.items()), ("", _("Invalid input.")))
-    return json_reply(400, message, {"field": field, "errors": errors})
+def signed_in() -> User:
+    """The signed-in user as a model instance."""
+    user = current_user._get_current_object()
+    assert isinstance(user, User)
+    return user
 
 
-def redirect_next(default_endpoint: str) -> BaseResponse:
-    """Redirect to the ``next`` parameter when it is a local path, else to a default page."""
-    target = request.args.get("next") or request.form.get("next")
-    if target and is_safe_next(target):
-        return redirect(target)
-    return redirect(url_for(default_endpoint))
+def user_key() -> str:
+    """Rate-limit key: the signed-in user, else the client address."""
+    user_id = getattr(current_user, "id", None)
+    return f"user:{user_id}" if user_id else get_remote_address()
 
 
 def private(view: Callable[..., ResponseReturnValue]) -> Callable[..., Response]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 from flask_babel import refresh
@@ -16,10 +16,10 @@ from wtforms.validators import DataRequired, Length, ValidationError
 from mailroom.domain.addresses import is_safe_next
 from mailroom.domain.languages import TIMEZONE_MAX, known_locale, known_timezone
 from mailroom.i18n import _, remember_choice
-from mailroom.models import User
 from mailroom.services import accounts
-from mailroom.web.errors import error_response
 from mailroom.web.forms import Form
+from mailroom.web.http import signed_in
+from mailroom.web.replies import redirect_with, refused_form
 
 bp = Blueprint("language", __name__)
 
@@ -54,28 +54,15 @@ def _back() -> str:
     return target if target and is_safe_next(target) else url_for("main.index")
 
 
-def _user() -> User:
-    """The signed-in user as a model instance."""
-    user = current_user._get_current_object()
-    assert isinstance(user, User)
-    return user
-
-
-def _refused(form: Form) -> ResponseReturnValue:
-    """400 naming the first invalid field."""
-    field, messages = next(iter(form.errors.items()))
-    return error_response(400, str(messages[0]), field=field)
-
-
 @bp.post("/language")
 def choose() -> ResponseReturnValue:
     """Switch language from the menu: kept in a cookie, and on the account when signed in."""
     form = MenuForm()
     if not form.validate():
-        return _refused(form)
+        return refused_form(form)
     language = str(form.language.data)
     if current_user.is_authenticated:
-        accounts.set_language(_user(), language, _user().timezone)
+        accounts.set_language(signed_in(), language, signed_in().timezone)
     return remember_choice(redirect(_back()), language)
 
 
@@ -85,9 +72,9 @@ def preferences() -> ResponseReturnValue:
     """Store the account's language and time zone from the account page."""
     form = PreferencesForm()
     if not form.validate():
-        return _refused(form)
+        return refused_form(form)
     language = str(form.language.data)
-    accounts.set_language(_user(), language, str(form.timezone.data))
+    accounts.set_language(signed_in(), language, str(form.timezone.data))
     refresh()
-    flash(_("Your language and time zone are saved."), "success")
-    return remember_choice(redirect(url_for("account.index")), language)
+    saved = redirect_with(_("Your language and time zone are saved."), url_for("account.index"))
+    return remember_choice(saved, language)

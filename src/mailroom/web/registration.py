@@ -1,4 +1,4 @@
-"""Registration pages on the ``auth`` blueprint: the form, then the emailed code.
+"""Registration, its own blueprint under ``/auth``: the form, then the emailed code.
 
 Both steps answer the same for a free and a taken address; the browser keeps its registration
 (a random handle, the address, when it began) in its session between them.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, redirect, render_template, session, url_for
+from flask import Blueprint, redirect, render_template, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 from flask_limiter.util import get_remote_address
@@ -21,10 +21,12 @@ from mailroom.domain.languages import DEFAULT_TIMEZONE
 from mailroom.i18n import _, visitor_locale
 from mailroom.services import registration
 from mailroom.services.accounts import AccountError
-from mailroom.web.account import describe
-from mailroom.web.auth import bp, user_agent
 from mailroom.web.forms import Form, RegistrationForm, no_control_characters
-from mailroom.web.http import json_reply, wants_json
+from mailroom.web.http import user_agent, wants_json
+from mailroom.web.refusals import describe
+from mailroom.web.replies import json_reply, redirect_with
+
+bp = Blueprint("registration", __name__, url_prefix="/auth")
 
 KEY = "registration"
 WELCOME = N_("Welcome! Your account is ready and your address is confirmed.")
@@ -62,7 +64,7 @@ def register() -> ResponseReturnValue:
             getattr(form, error.field).errors.append(error.message)
         else:
             session[KEY] = {"handle": started.handle, "email": started.email, "at": started.started_at}
-            return redirect(url_for("auth.register_code"))
+            return redirect(url_for("registration.register_code"))
     return render_template("auth/register.html", form=form), 400 if form.errors else 200
 
 
@@ -73,25 +75,30 @@ def _code_page(form: RegistrationCodeForm, started: registration.Started,
                            lifetime=registration.ttl()), status
 
 
+def _code_refused(form: RegistrationCodeForm, started: registration.Started,
+                  error: CodeError) -> ResponseReturnValue:
+    """A refused code: JSON naming the code field, or the page with the message beside it."""
+    status, message, data = describe(error)
+    if wants_json():
+        return json_reply(status, message, {**data, "field": "code"})
+    form.code.errors.append(message)
+    return _code_page(form, started, status)
+
+
 @bp.route("/register/code", methods=["GET", "POST"])
 def register_code() -> ResponseReturnValue:
     """Type the emailed code: the account starts and this browser is signed in."""
     started = _started()
     if current_user.is_authenticated or started is None:
-        return redirect(url_for("main.index" if current_user.is_authenticated else "auth.register"))
+        return redirect(url_for("main.index" if current_user.is_authenticated else "registration.register"))
     form = RegistrationCodeForm()
     if not form.validate_on_submit():
         return _code_page(form, started, 400 if form.errors else 200)
     try:
         user = registration.finish(started, form.code.data or "", user_agent(), get_remote_address() or "")
     except CodeError as error:
-        status, message, data = describe(error)
-        if wants_json():
-            return json_reply(status, message, {**data, "field": "code"})
-        form.code.errors.append(message)
-        return _code_page(form, started, status)
+        return _code_refused(form, started, error)
     session.pop(KEY, None)
     login_user(user)
-    flash(_(WELCOME), "success")
-    return redirect(url_for("account.index"))
+    return redirect_with(_(WELCOME), url_for("account.index"))
 

@@ -1,8 +1,8 @@
-"""Password reset pages on the ``auth`` blueprint: ask for a link, then choose a new password."""
+"""Password reset, its own blueprint under ``/auth``: ask for a link, then choose a new password."""
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, session, url_for
+from flask import Blueprint, abort, redirect, render_template, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 from flask_limiter.util import get_remote_address
@@ -13,9 +13,11 @@ from mailroom.domain import tokens
 from mailroom.domain.errors import N_, TokenExpired, TokenInvalid
 from mailroom.i18n import _, duration
 from mailroom.services import reset
-from mailroom.web.auth import bp
 from mailroom.web.forms import Form, email_field, new_password_field, repeat_password_field
 from mailroom.web.http import private
+from mailroom.web.replies import redirect_with
+
+bp = Blueprint("reset", __name__, url_prefix="/auth")
 
 LINK_SENT = N_("If an account uses that address, we have emailed it a link to choose a new password. "
                "The link works once, for %(lifetime)s.")
@@ -63,8 +65,7 @@ def reset_password_request() -> ResponseReturnValue:
     form = ResetRequestForm()
     if form.validate_on_submit():
         reset.request_reset(form.email.data or "", get_remote_address())
-        flash(link_sent_message(), "info")
-        return redirect(url_for("auth.login"))
+        return redirect_with(link_sent_message(), url_for("auth.login"), "info")
     return render_template("auth/reset_password_request.html", form=form), 400 if form.errors else 200
 
 
@@ -87,7 +88,7 @@ def reset_password_link(token: str) -> ResponseReturnValue:
         return redirect(url_for("main.index"))
     # An overlong token is invalid anyway, and would not fit in a cookie.
     session[SESSION_KEY] = token if len(token) <= tokens.MAX_TOKEN_LENGTH else ""
-    return redirect(url_for("auth.reset_password"))
+    return redirect(url_for("reset.reset_password"))
 
 
 @bp.route("/reset_password", methods=["GET", "POST"])
@@ -102,8 +103,7 @@ def reset_password() -> ResponseReturnValue:
         if form.validate_on_submit():
             reset.reset_password(token, form.password.data or "", get_remote_address())
             session.pop(SESSION_KEY, None)
-            flash(_(RESET_DONE), "success")
-            return redirect(url_for("auth.login"))
+            return redirect_with(_(RESET_DONE), url_for("auth.login"))
         reset.check_link(token)
     except (TokenExpired, TokenInvalid) as error:
         return _link_problem(error)

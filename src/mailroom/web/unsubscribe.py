@@ -7,9 +7,9 @@ from flask.typing import ResponseReturnValue
 
 from mailroom.domain.errors import N_, TokenInvalid
 from mailroom.extensions import csrf
-from mailroom.services import announcements
-from mailroom.web.errors import error_response
+from mailroom.services import announcement_audience as audience
 from mailroom.web.http import private
+from mailroom.web.replies import error_response
 
 bp = Blueprint("unsubscribe", __name__, url_prefix="/unsubscribe")
 
@@ -21,7 +21,7 @@ INVALID = N_("This unsubscribe link is not valid. Use the link in the latest ann
 def confirm(token: str) -> ResponseReturnValue:
     """Ask whether to unsubscribe; mail scanners follow links, so a GET changes nothing."""
     try:
-        announcements.check_token(token)
+        audience.check_token(token)
     except TokenInvalid:
         return error_response(404, INVALID)
     return render_template("unsubscribe/confirm.html", token=token)
@@ -33,7 +33,7 @@ def confirm(token: str) -> ResponseReturnValue:
 def one_click(token: str) -> ResponseReturnValue:
     """Unsubscribe from announcements: the mail client's one-click POST or the button on our page."""
     try:
-        announcements.set_subscribed(token, False)
+        audience.set_subscribed(token, False)
     except TokenInvalid:
         return error_response(404, INVALID)
     return render_template("unsubscribe/done.html", token=token)
@@ -45,7 +45,7 @@ def one_click(token: str) -> ResponseReturnValue:
 def resubscribe(token: str) -> ResponseReturnValue:
     """Undo an unsubscribe made by mistake, with the same link."""
     try:
-        announcements.set_subscribed(token, True)
+        audience.set_subscribed(token, True)
     except TokenInvalid:
         return error_response(404, INVALID)
     return render_template("unsubscribe/resubscribed.html", token=token)

@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TypeVar
 
+from tests.support import services
+
 T = TypeVar("T")
 POLL_SECONDS = 0.05
 
@@ -38,10 +40,9 @@ def wait_until(condition: Callable[[], T | None], timeout: float, what: str,
 
 
 def free_port() -> int:
-    """A loopback TCP port nothing listens on right now (never 5432 or 6379: those are taken)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback TCP port nothing listens on right now (never 5432 or 6379: those are taken), from
+    this pytest-xdist worker's own block, below the ports outgoing connections take."""
+    return services.free_port()
 
 
 def port_open(port: int) -> bool:

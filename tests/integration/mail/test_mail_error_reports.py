@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_mailroom.clock import FrozenClock
-from flask_mailroom.devmail.parse import parse
+from flask_mailroom.compose.parse import parse
 from sqlalchemy import func, select, text
 
 from mailroom.extensions import db

@@ -1,6 +1,7 @@
 """"Why didn't I get the email?": everything that happened to mail for an address, or one message,
 in order: asked for, skipped (and why), queued, sent (with the server's reply), failed, bounced,
-complained. Built from the outbox rows and the address's events; bodies are never read."""
+complained. Built from the outbox rows and the address's events; bodies are never read. A message's
+timeline covers every recipient: each line about one recipient names it."""
 
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ from flask_mailroom.deliverability.suppression import (
     COMPLAINT,
     LIFTED,
     SKIPPED,
+    STREAMS,
     key_of,
 )
-from flask_mailroom.models.deliverability import MailEvent
+from flask_mailroom.models.deliverability import MailEvent, Suppression
 from flask_mailroom.models.outbox import OutboxMessage, OutboxStatus
+from flask_mailroom.rules import suppression as rules
 from flask_mailroom.store import db
 
 
@@ -45,6 +48,8 @@ class Entry:
     detail: str
     message: int | None = None
     subject: str = ""
+    # The recipient the line is about; empty when it is about the message (every recipient).
+    recipient: str = ""
 
 
 def _closed_at(row: OutboxMessage) -> datetime | None:
@@ -79,9 +84,10 @@ def row_entries(row: OutboxMessage) -> list[Entry]:
 
 
 def event_entry(event: MailEvent) -> Entry:
-    """One address event as a timeline line."""
+    """One address event as a timeline line, naming its address."""
     detail = f"{event.detail or ''} (via {event.source})".strip()
-    return Entry(event.occurred_at, EVENT_LABELS.get(event.kind, event.kind), detail, event.outbox_id)
+    return Entry(event.occurred_at, EVENT_LABELS.get(event.kind, event.kind), detail, event.outbox_id,
+                 recipient=event.address_key)
 
 
 def for_address(address: str) -> list[Entry]:
@@ -98,13 +104,48 @@ def for_address(address: str) -> list[Entry]:
     return sorted(entries, key=lambda e: e.at)
 
 
+def _message_events(row_id: int) -> list[MailEvent]:
+    """The events tied to one message (bounces, complaints, refusals at delivery), whoever they are about."""
+    return list(db.session.scalars(select(MailEvent).where(MailEvent.outbox_id == row_id)
+                                   .order_by(MailEvent.id).limit(LIMIT)))
+
+
+def _recipients(row: OutboxMessage, events: list[MailEvent]) -> list[str]:
+    """Every recipient the message had, by lookup key, in order: its envelope (which a partial delivery
+    narrows to those still to try), its first recipient and whoever its events are about."""
+    keys = [key_of(a) for a in row.recipients] + [row.address_key or ""] + [e.address_key for e in events]
+    return list(dict.fromkeys(k for k in keys if k))
+
+
+def _suppressed_entries(row: OutboxMessage, keys: list[str]) -> list[Entry]:
+    """For a message that went out (or failed), each recipient left out because a suppression of theirs
+    that stops this kind of mail was already in force."""
+    closed = _closed_at(row)
+    if row.status not in (OutboxStatus.SENT.value, OutboxStatus.FAILED.value) or closed is None:
+        return []
+    stream = STREAMS.get(row.kind, rules.ACCOUNT)
+    found = db.session.scalars(select(Suppression).where(Suppression.address_key.in_(keys))
+                               .order_by(Suppression.address_key))
+    return [Entry(closed, CLOSED[OutboxStatus.SUPPRESSED.value], _suppression_detail(s), row.id, row.subject,
+                  s.address_key)
+            for s in found if s.created_at < closed and rules.applies(s.scope, stream)]
+
+
+def _suppression_detail(found: Suppression) -> str:
+    """Why an address is suppressed (since when is on the address's own timeline, in the reader's zone)."""
+    return f"{found.reason}: {found.detail}" if found.detail else found.reason
+
+
 def for_message(row_id: int) -> tuple[OutboxMessage, list[Entry]]:
-    """One message and its timeline (its events included); LookupError when there is no such row."""
+    """One message and its timeline for every recipient (bounces, complaints, refusals at delivery, who
+    was left out as suppressed), each line about one recipient naming it; LookupError when there is
+    no such row."""
     row = db.session.get(OutboxMessage, row_id)
     if row is None:
         raise LookupError(f"no message {row_id}")
-    events = db.session.scalars(select(MailEvent).where(MailEvent.outbox_id == row_id).order_by(MailEvent.id))
-    entries = row_entries(row) + [event_entry(e) for e in events]
+    events = _message_events(row_id)
+    entries = row_entries(row) + _suppressed_entries(row, _recipients(row, events))
+    entries += [event_entry(e) for e in events]
     return row, sorted(entries, key=lambda e: e.at)
 
 

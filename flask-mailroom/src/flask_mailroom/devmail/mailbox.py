@@ -12,7 +12,7 @@ from html.parser import HTMLParser
 
 from sqlalchemy import delete, select
 
-from flask_mailroom.devmail.parse import body_of, parse, unescape
+from flask_mailroom.compose.parse import body_of, parse, unescape
 from flask_mailroom.models import DevMail
 from flask_mailroom.store import db
 

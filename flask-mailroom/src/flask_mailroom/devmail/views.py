@@ -1,10 +1,13 @@
 """The development mailbox: every message delivered in development, readable in the browser.
 
 A blueprint of the mail extension, which ``Mail.init_app`` mounts at ``MAIL_DEV_MAILBOX_URL``
-(``/dev/mail``); it answers 404 unless ``MAIL_DEV_MAILBOX`` is on (development only). Its pages
-extend ``MAIL_DEV_MAILBOX_LAYOUT`` (its own plain layout, or the host's with ``title``,
-``content`` and ``scripts`` blocks). A message's HTML part is served by its own route with a CSP
-that forbids scripts and every remote load, and shown in a sandboxed iframe.
+(``/dev/mail``) when ``MAIL_DEV_MAILBOX`` is on (development only); it answers 404 if that is
+turned off later. Its pages extend ``MAIL_DEV_MAILBOX_LAYOUT`` (its own plain layout, or the
+host's with ``title``, ``content`` and ``scripts`` blocks). Their text is in the package's
+catalogue (``flask_mailroom.i18n``), and what they call comes from the blueprint's context
+processor: the host's Jinja environment gets no filter, global or extension. A message's HTML
+part is served by its own route with a CSP that forbids scripts and every remote load, and shown
+in a sandboxed iframe.
 """
 
 from __future__ import annotations
@@ -28,34 +31,10 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
+from flask_mailroom import i18n
 from flask_mailroom.devmail import linkcheck, mailbox
-
-
-def _(message: str, **params: Any) -> str:
-    """``message`` in the page's language when the host app uses Flask-Babel, else as written."""
-    if "babel" in current_app.extensions:
-        from flask_babel import gettext
-
-        return str(gettext(message, **params))
-    return message % params if params else message
-
-
-def _n(singular: str, plural: str, count: int, **params: Any) -> str:
-    """The singular or plural message, translated when the host app uses Flask-Babel."""
-    if "babel" in current_app.extensions:
-        from flask_babel import ngettext
-
-        return str(ngettext(singular, plural, count, **params))
-    return (singular if count == 1 else plural) % {"num": count, **params}
-
-
-def format_datetime(moment: Any, form: str) -> str:
-    """A time for the live list, localised when the host app uses Flask-Babel."""
-    if "babel" in current_app.extensions:
-        from flask_babel import format_datetime as babel_datetime
-
-        return str(babel_datetime(moment, form))
-    return str(moment.strftime("%Y-%m-%d %H:%M:%S"))
+from flask_mailroom.i18n import gettext, ngettext
+from flask_mailroom.store import state
 
 bp = Blueprint("devmail", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static")
@@ -77,6 +56,12 @@ INVERTED = ("<style>html { filter: invert(1) hue-rotate(180deg); background: #ff
             "img, picture, video { filter: invert(1) hue-rotate(180deg); }</style>")
 
 
+@bp.context_processor
+def template_helpers() -> dict[str, Any]:
+    """The package's gettext and formatters, for the mailbox's pages (and the layout they extend)."""
+    return i18n.template_functions()
+
+
 @bp.before_request
 def development_only() -> None:
     """Outside development the mailbox does not exist."""
@@ -96,15 +81,20 @@ def query() -> str:
     return request.args.get("q", "")[:200].strip()
 
 
+def catcher_command() -> str:
+    """How this application starts the SMTP catcher: ``flask mail catcher`` in the CLI group it chose."""
+    return f"flask {state().cli_group or 'mail'} catcher"
+
+
 @bp.get("", strict_slashes=False)
 def index() -> str:
     """The newest messages first, or those matching the search."""
-    return render_template(INDEX, messages=mailbox.search(query()), query=query())
+    return render_template(INDEX, messages=mailbox.search(query()), query=query(), catcher=catcher_command())
 
 
 def listed(summary: mailbox.Summary) -> dict[str, Any]:
     """One list line as JSON, for the live list."""
-    return {"id": summary.id, "received_at": format_datetime(summary.received_at, "short"),
+    return {"id": summary.id, "received_at": i18n.format_datetime(summary.received_at, "short"),
             "subject": summary.subject, "to": ", ".join(summary.rcpt_to), "from": summary.mail_from,
             "source": summary.source, "url": url_for("devmail.message", mail_id=summary.id)}
 
@@ -113,7 +103,8 @@ def listed(summary: mailbox.Summary) -> dict[str, Any]:
 def messages() -> Response:
     """The list (search included) as JSON, which the page polls to show new mail without a reload."""
     found = mailbox.search(query())
-    return json_reply(200, f"{len(found)} message(s)", {"messages": [listed(m) for m in found]})
+    return json_reply(200, ngettext("%(num)d message.", "%(num)d messages.", len(found)),
+                      {"messages": [listed(m) for m in found]})
 
 
 @bp.get("/<int:mail_id>")
@@ -181,7 +172,7 @@ def links(mail_id: int) -> Response:
         abort(404)
     checked = [{"url": s.url, "checked": s.checked, "status": s.status, "ok": s.ok, "note": s.note}
                for s in linkcheck.check_all(found)]
-    return json_reply(200, _n("%(num)d link checked.", "%(num)d links checked.", len(checked)),
+    return json_reply(200, ngettext("%(num)d link checked.", "%(num)d links checked.", len(checked)),
                       {"links": checked})
 
 
@@ -192,7 +183,7 @@ def delete(mail_id: int) -> ResponseReturnValue:
         mailbox.remove(mail_id)
     except LookupError:
         abort(404)
-    flash(_("Message deleted."), "success")
+    flash(gettext("Message deleted."), "success")
     return redirect(url_for("devmail.index"))
 
 
@@ -211,5 +202,5 @@ def attachment(mail_id: int, index: int) -> Response:
 def clear() -> ResponseReturnValue:
     """Empty the mailbox."""
     removed = mailbox.clear()
-    flash(_("Removed %(count)s message(s) from the development mailbox.", count=removed), "success")
+    flash(gettext("Removed %(count)s message(s) from the development mailbox.", count=removed), "success")
     return redirect(url_for("devmail.index"))

@@ -6,6 +6,8 @@ small and a new account email starts on the next connection that comes free; whi
 connection of its lane is idle it claims one, so work spreads before it batches. Each message is
 prepared (rendered) on the worker's pool while the one before it is sent. Idle, it waits for a
 wake-up (or the poll interval) and closes its SMTP connection after ``IDLE_CLOSE_SECONDS``.
+
+A connection sees its worker only through the interfaces of ``shared`` (never the worker itself).
 """
 
 from __future__ import annotations
@@ -14,17 +16,14 @@ import logging
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
-from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from flask_mailroom.deliverability import suppression as deliverability
+from flask_mailroom.engine.shared import Ready, Shared
 from flask_mailroom.engine.transport import ConnectionFailure, DeliveryError, Throttled, Transport
 from flask_mailroom.models.outbox import Claimed
 from flask_mailroom.store import db
-
-if TYPE_CHECKING:
-    from flask_mailroom.engine.worker import Ready, Worker
 
 log = logging.getLogger(__name__)
 
@@ -41,24 +40,23 @@ ERROR_PAUSE = 1.0
 class Sender:
     """One connection's loop; ``account_only`` connections are the reserved lane."""
 
-    def __init__(self, worker: Worker, number: int, account_only: bool, poll_seconds: float) -> None:
+    def __init__(self, shared: Shared, number: int, account_only: bool) -> None:
         """Not connected yet; the transport is made when first needed."""
-        self.worker = worker
+        self.shared = shared
         self.number = number
         self.account_only = account_only
-        self.poll_seconds = poll_seconds
-        self.transport: Transport = worker.new_transport()
+        self.transport: Transport = shared.new_transport()
         self.send_seconds: float | None = None
         self.idle_since: float | None = None
 
     def run(self) -> None:
         """Deliver until stopped (or, in a drain, until nothing is due), then close the connection."""
-        with self.worker.app.app_context():
+        with self.shared.app.app_context():
             try:
-                while not self.worker.stopping() and self._step_safely():
+                while not self.shared.control.stopping() and self._step_safely():
                     pass
             finally:
-                self.worker.served(self.number)  # a connection that is done takes no more work
+                self.shared.roster.served(self.number)  # a connection that is done takes no more work
                 self._close()
 
     def _step_safely(self) -> bool:
@@ -72,78 +70,81 @@ class Sender:
             log.exception("connection %d: delivery error; retrying", self.number)
         # This thread's session may hold a failed transaction: start the next step on a fresh one.
         db.session.remove()
-        if self.worker.once:
+        if self.shared.once:
             return False
-        self.worker.sleep(ERROR_PAUSE)
+        self.shared.control.sleep(ERROR_PAUSE)
         return True
 
     def step(self) -> bool:
         """Claim and deliver a few rows; False when a drain has nothing more to do."""
+        shared = self.shared
         if not self._admitted():
-            return not self.worker.once
-        self.worker.wait_throttle()
-        generation = self.worker.generation
-        rows, screen = self.worker.claim_for(self.account_only, self.claim_size())
+            return not shared.once
+        shared.gate.wait_throttle()
+        generation = shared.roster.generation
+        rows, screen = shared.claims.claim(self.account_only, self.claim_size())
         if rows:
-            self.worker.served(self.number)
+            shared.roster.served(self.number)
             self.idle_since = None
             if not self.account_only:
-                self.worker.call_next()  # there may be more: an idle connection looks too
+                shared.roster.call_next()  # there may be more: an idle connection looks too
             self.deliver(rows, screen)
             return True
-        if self.worker.once:
+        if shared.once:
             return False
         self._idle(generation)
         return True
 
     def _admitted(self) -> bool:
         """Whether the breaker lets this connection work; as the probe, connect first."""
-        allowed, probing = self.worker.admit()
+        gate = self.shared.gate
+        allowed, probing = gate.admit()
         if not allowed:
-            if not self.worker.once:
-                self.worker.sleep(self.worker.breaker_wait())
+            if not self.shared.once:
+                self.shared.control.sleep(gate.breaker_wait())
             return False
         if probing:
             try:
                 self.transport.connect()
             except ConnectionFailure as error:
-                self.worker.unreachable(error)
+                gate.unreachable(error)
                 return False
-            self.worker.reachable()
+            gate.reachable()
         return True
 
     def claim_size(self) -> int:
         """About CLAIM_SECONDS of work at the recent pace, at most OUTBOX_BATCH_SIZE; one while
         another connection that could take the same work has none (work spreads before it batches:
         a server that slows down after a fast send then holds up one message, not a whole batch)."""
-        most = self.worker.settings().batch_size
-        if self.send_seconds is None or self.worker.spare_connections(self.number, self.account_only):
+        most = self.shared.control.batch_size()
+        if self.send_seconds is None or self.shared.roster.spare(self.number, self.account_only):
             return 1
         return max(1, min(most, int(CLAIM_SECONDS / max(self.send_seconds, 1e-4))))
 
     def deliver(self, rows: Sequence[Claimed], screen: deliverability.BatchScreen) -> None:
         """Send the screened rows in order, each prepared (rendered) on the worker's pool while the
         one before it is sent; give back the rest when stopping or unreachable."""
+        shared = self.shared
         upcoming = self._ahead(rows, 0, screen)
         for index, row in enumerate(rows):
             current, upcoming = upcoming, None
-            if self.worker.stopping():
-                self.worker.release(self._unsent(rows, index, current))
+            if shared.control.stopping():
+                shared.outcomes.release(self._unsent(rows, index, current))
                 return
             try:
                 ready = current.result() if current is not None else None
                 upcoming = self._ahead(rows, index + 1, screen)
-                if ready is not None and ready.row is not None and self.worker.usable(row):
+                if ready is not None and ready.row is not None and shared.claims.usable(row):
                     self.send(ready.row)
             except ConnectionFailure as error:
-                self.worker.unreachable(error)
-                self.worker.release([row, *self._unsent(rows, index + 1, upcoming)], error)
+                shared.gate.unreachable(error)
+                shared.outcomes.release([row, *self._unsent(rows, index + 1, upcoming)], error)
                 return
             except Exception:
                 # The rows after this one were not tried; this one's claim runs out and another
                 # connection takes it over (its outcome may already be recorded).
-                self.worker.release(self._unsent(rows, index + 1, upcoming))
-                self.worker.forget([row])
+                shared.outcomes.release(self._unsent(rows, index + 1, upcoming))
+                shared.claims.forget([row])
                 raise
 
     def _ahead(self, rows: Sequence[Claimed], index: int,
@@ -151,7 +152,7 @@ class Sender:
         """Start preparing ``rows[index]`` (None past the end)."""
         if index >= len(rows):
             return None
-        return self.worker.prepare_ahead(rows[index], screen.of(rows[index].id))
+        return self.shared.preparer.prepare_ahead(rows[index], screen.of(rows[index].id))
 
     def _unsent(self, rows: Sequence[Claimed], start: int, pending: Future[Ready] | None) -> list[Claimed]:
         """The rows from ``start`` on that may be given back: all of them, except the first when its
@@ -162,7 +163,7 @@ class Sender:
             settled = pending.result().settled
         except Exception:
             log.exception("connection %d: preparing a message failed", self.number)
-            self.worker.forget([rows[start]])
+            self.shared.claims.forget([rows[start]])
             settled = True
         return list(rows[start + 1:] if settled else rows[start:])
 
@@ -171,25 +172,26 @@ class Sender:
 
         The time observed includes the wait for the rate limit, so that a rate-limited connection
         claims what it can send in a second at that rate, not at the server's speed."""
+        gate, outcomes = self.shared.gate, self.shared.outcomes
         started = time.monotonic()
-        self.worker.wait_throttle()
-        if not self.worker.pace(prepared):
-            self.worker.release([prepared])
+        gate.wait_throttle()
+        if not gate.pace(prepared):
+            outcomes.release([prepared])
             return
         try:
             refused = self.transport.send(prepared.sender, prepared.recipients, prepared.raw)
         except ConnectionFailure:
             raise
         except Throttled as error:
-            self.worker.throttled(prepared, error)
+            outcomes.throttled(prepared, error, gate.slow_down(error))
             return
         except DeliveryError as error:
-            self.worker.failed(prepared, error)
+            outcomes.failed(prepared, error)
             return
         finally:
             self._observe(time.monotonic() - started)
-        self.worker.delivered()
-        self.worker.sent(prepared, refused, str(getattr(self.transport, "last_reply", "") or ""))
+        gate.delivered()
+        outcomes.sent(prepared, refused, str(getattr(self.transport, "last_reply", "") or ""))
 
     def _observe(self, seconds: float) -> None:
         """Keep a running average of how long a send takes on this connection."""
@@ -203,8 +205,7 @@ class Sender:
             self.idle_since = moment
         elif moment - self.idle_since >= IDLE_CLOSE_SECONDS:
             self._close()
-        with self.worker.waiting(self.number):
-            self.worker.idle(self.account_only, generation, self.poll_seconds)
+        self.shared.roster.idle(self.number, self.account_only, generation, self.shared.poll_seconds)
 
     def _close(self) -> None:
         """Say QUIT (a transport made elsewhere and injected is closed by its owner as well)."""

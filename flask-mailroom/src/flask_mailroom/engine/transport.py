@@ -29,6 +29,7 @@ class DeliveryError(Exception):
     permanent = False
 
     def __init__(self, text: str, refused: Refused | None = None) -> None:
+        """The error's text, with the per-recipient replies of the server (none by default)."""
         super().__init__(text)
         self.refused: Refused = refused or {}
 

@@ -1,0 +1,100 @@
+"""A worker's lanes of connections: which have work, which wait idle, and waking the idle ones.
+
+The first ``reserved`` connections are the reserved lane (account mail only); the others take
+account mail first, then bulk. New mail wakes one idle connection of each lane, not all of them
+(they would race for the same row); one that finds work calls the next one in.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+class Lanes:
+    """The connections of one run: who has had work, who waits idle now, and their wake-up calls."""
+
+    def __init__(self, stop: threading.Event, total: int, reserved: int) -> None:
+        """``total`` connections, the first ``reserved`` of them for account mail only."""
+        self.stop = stop
+        self.total = total
+        self.reserved = reserved
+        self.lock = threading.Lock()
+        self.wake = threading.Condition()
+        self.generation = 0
+        # Idle connections waiting for work, per lane (True: the reserved lane), longest waiting first.
+        self.waiting: dict[bool, deque[threading.Event]] = {True: deque(), False: deque()}
+        # Connections (by number) that have had work, and those idle now.
+        self.claiming: set[int] = set()
+        self.idle_numbers: set[int] = set()
+
+    def served(self, number: int) -> None:
+        """Connection ``number`` got rows from a claim, or stopped: from now on it is counted as
+        spare only while it waits idle."""
+        with self.lock:
+            self.claiming.add(number)
+
+    def spare(self, number: int, account_only: bool) -> bool:
+        """Whether a connection other than ``number`` that could take the same work is idle or has
+        not had any yet (one busy between two claims, or still waiting for its first, is not
+        counted against it: starting connections get their share)."""
+        lane = range(self.total) if account_only else range(self.reserved, self.total)
+        with self.lock:
+            return any(other != number and (other in self.idle_numbers or other not in self.claiming)
+                       for other in lane)
+
+    def notify(self) -> None:
+        """Wake every idle connection (the worker stops)."""
+        with self.wake:
+            self.generation += 1
+            for waiting in self.waiting.values():
+                while waiting:
+                    waiting.popleft().set()
+            self.wake.notify_all()
+
+    def new_mail(self) -> None:
+        """New mail was committed: wake one idle connection of each lane."""
+        with self.wake:
+            self.generation += 1
+            for waiting in self.waiting.values():
+                if waiting:
+                    waiting.popleft().set()
+
+    def call_next(self) -> None:
+        """A connection found work: wake one more idle connection that may carry bulk."""
+        with self.wake:
+            waiting = self.waiting[False]
+            if waiting:
+                waiting.popleft().set()
+
+    def idle(self, number: int, account_only: bool, since: int, seconds: float) -> None:
+        """Connection ``number`` waits idle until woken (new mail after generation ``since``, or
+        called in), ``seconds``, or stop."""
+        with self._idle_now(number):
+            self._wait(account_only, since, seconds)
+
+    @contextmanager
+    def _idle_now(self, number: int) -> Iterator[None]:
+        """Mark connection ``number`` as idle, waiting for work, while the block runs."""
+        with self.lock:
+            self.idle_numbers.add(number)
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.idle_numbers.discard(number)
+
+    def _wait(self, account_only: bool, since: int, seconds: float) -> None:
+        """Queue up in the lane's waiting line and wait for a wake-up, ``seconds``, or stop."""
+        woken = threading.Event()
+        waiting = self.waiting[account_only]
+        with self.wake:
+            if self.generation != since or self.stop.is_set():
+                return
+            waiting.append(woken)
+        woken.wait(seconds)
+        with self.wake:
+            if woken in waiting:
+                waiting.remove(woken)

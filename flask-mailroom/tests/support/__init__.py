@@ -1,0 +1,1 @@
+"""Test support of Flask-Mailroom's own suite: minimal host apps, real servers on loopback, helpers."""
