@@ -5,6 +5,7 @@ from flask_mailroom.models import DevMail, InboundEvent, MailEvent, OutboxMessag
 from mailroom.db import Base, UTCDateTime
 from mailroom.models.announcement import Announcement, AnnouncementAttachment
 from mailroom.models.codes import VerificationCode
+from mailroom.models.device import ResetHandoff, TrustedDevice
 from mailroom.models.reservation import AddressReservation
 from mailroom.models.session import UserSession
 from mailroom.models.user import User
@@ -19,7 +20,9 @@ __all__ = [
     "MailEvent",
     "OutboxMessage",
     "OutboxStatus",
+    "ResetHandoff",
     "Suppression",
+    "TrustedDevice",
     "UTCDateTime",
     "User",
     "UserSession",

@@ -6,7 +6,7 @@ import secrets
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import String
+from sqlalchemy import String, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailroom.db import BigId
@@ -55,6 +55,13 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
     # The IANA zone times are shown in (Asia/Taipei), taken from the browser at registration.
     timezone: Mapped[str] = mapped_column(String(TIMEZONE_MAX), default=DEFAULT_TIMEZONE,
                                           server_default=DEFAULT_TIMEZONE)
+
+    # Sign-in settings: an emailed sign-in code may be used instead of the password; a browser
+    # the account does not trust must type an emailed code after the password (None: on for
+    # admins, off for others); the owner is emailed when a new browser signs in.
+    signin_codes: Mapped[bool] = mapped_column(default=True, server_default=true())
+    new_browser_check: Mapped[bool | None] = mapped_column(default=None)
+    signin_notices: Mapped[bool] = mapped_column(default=True, server_default=true())
 
     # The id of the server-side session this object was loaded through or signed in with
     # (never stored on the row): Flask-Login keeps it in the cookie.
