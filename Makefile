@@ -117,16 +117,22 @@ servers:
 	  else echo "Dovecot missing: sudo apt-get install dovecot-imapd dovecot-pop3d"; fi; \
 	fi
 
-pytest: install browser servers
-	$(BIN)/pytest $(PYTEST_ARGS)
+## The suites run on PYTEST_WORKERS processes (pytest-xdist; 0: one process). On 2 cores 3 is the
+## fastest: the tests wait on SMTP, the databases and child processes about as much as they compute.
+PYTEST_WORKERS ?= 3
+PYTEST := $(BIN)/pytest -n $(PYTEST_WORKERS)
 
-## Lint, type-check and run the whole suite.
-test: lint typecheck pytest
+## Both suites, the app's (tests/) and Flask-Mailroom's (flask-mailroom/tests/): pyproject.toml's testpaths.
+pytest: install browser servers
+	$(PYTEST) $(PYTEST_ARGS)
+
+## Lint, type-check, build the docs and run both suites.
+test: lint typecheck docs pytest
 
 ## Production-shaped deployment on loopback (its own PostgreSQL, Redis, SMTP provider, gunicorn, mail
 ## workers): browser journeys and fault drills; screenshots and logs land in e2e-artifacts/.
 e2e: install browser
-	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+	$(PYTEST) tests/e2e $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python bench/delivery.py

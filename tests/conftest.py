@@ -33,9 +33,11 @@ from tests.support import services
 from tests.support.smtp import SMTPServer
 
 DATABASES = ("sqlite", "postgresql")
-# Under pytest-xdist (`make pytest` runs with -n), these run in one worker, in order: they share a
-# session fixture too costly to start in every worker (the production-shaped deployment).
-XDIST_GROUPS = {"tests/e2e/system/": "deployment"}
+# Under pytest-xdist (`make pytest` runs with -n), the tests whose node id starts with one of these
+# run in one worker, in order: they share a fixture too costly to set up in every worker (the
+# production-shaped deployment; Flask-Mailroom's wheel, built and installed in a virtual environment).
+XDIST_GROUPS = {"tests/e2e/system/": "deployment",
+                "flask-mailroom/tests/test_distribution.py": "distribution"}
 TEST_SECRET = "test-secret-" + "k" * 32
 FAST_HASH = "scrypt:1024:8:1"
 START = datetime(2026, 3, 2, 9, 0, 0, tzinfo=UTC)
@@ -65,19 +67,36 @@ def pytest_configure(config: pytest.Config) -> None:
     register_summary(config)
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Group what must share one worker; under xdist, hand out the slow tests first.
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under ``-n``, xdist's load-group scheduling, with XDIST_GROUPS as groups besides the marks.
 
-    With ``--dist loadgroup`` the groups go out first (largest first), then the other tests in
-    collection order; a slow test left to the end would keep one worker busy while the others
-    idle, so under xdist the ``slow`` tests come first (the order is the same in every worker).
+    Each group goes to one worker as a whole, the largest groups first; every other test goes out
+    on its own, to whichever worker is free. (The groups are given here, by path, rather than as
+    ``xdist_group`` marks: pytest 9.2's node ids no longer carry the group xdist 3.8 appends to
+    them, pytest-xdist issue 1386, so marks alone no longer group anything.)
     """
-    root = config.rootpath
-    for item in items:
-        where = item.path.relative_to(root).as_posix() if item.path.is_relative_to(root) else ""
-        for prefix, group in XDIST_GROUPS.items():
-            if where.startswith(prefix):
-                item.add_marker(pytest.mark.xdist_group(group))
+    if config.getvalue("dist") not in ("load", "loadgroup"):
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class Grouped(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            """The group of a test: its path's in XDIST_GROUPS, else its mark's, else its own."""
+            for prefix, group in XDIST_GROUPS.items():
+                if nodeid.startswith(prefix):
+                    return group
+            return str(super()._split_scope(nodeid))
+
+    return Grouped(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist, hand out the slow tests first (the order is the same in every worker).
+
+    The scheduler sends the groups first, then the other tests in collection order: a slow test
+    left near the end would keep one worker busy while the others have nothing left to do.
+    """
     if os.environ.get("PYTEST_XDIST_WORKER"):
         items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 

@@ -29,6 +29,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(settings.load(config, environ, app.instance_path))
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.extensions[KEY] = MailroomState()
+    _trust_proxies(app)
     _bind_extensions(app)
     _register_web(app)
     _register_cli(app)
@@ -37,6 +38,22 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _listen_to_mail_events(app)
     banner.announce(app)
     return app
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Read the client's address, scheme, host, port and prefix from the trusted proxies' headers.
+
+    Only when PROXY_FIX_X_* names at least one hop: with none, a forged X-Forwarded-For changes
+    nothing. ProxyFix rewrites the WSGI environ itself, so ``request.remote_addr`` (every limit,
+    throttle, session record and log line) and the WSGI server's access log see the client.
+    """
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from mailroom.config import proxy_fix_hops
+
+    hops = proxy_fix_hops(app.config)
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, **hops)  # type: ignore[method-assign]
 
 
 def _listen_to_mail_events(app: Flask) -> None:
@@ -81,7 +98,9 @@ def _register_cli(app: Flask) -> None:
 def _register_emails(app: Flask) -> None:
     """Tell the mail extension how to build the emails the worker builds (deferred ones)."""
     from mailroom import extensions as ext
-    from mailroom.services import announcements, reset
+    from mailroom.services import announcements, reset, signin_codes, signin_notice
 
     ext.mail.register_builder(reset.LINK_TEMPLATE, reset.build_link_email)
+    ext.mail.register_builder(signin_notice.TEMPLATE, signin_notice.build_new_sign_in_email)
+    ext.mail.register_builder(signin_codes.CODE_TEMPLATE, signin_codes.build_code_email)
     announcements.register_builders(ext.mail)

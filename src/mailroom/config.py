@@ -21,6 +21,9 @@ PLACEHOLDER_SECRETS = frozenset(
      "super-secret", "not-secret"}
 )
 MIN_SECRET_LENGTH = 16
+# Trusted proxy hops per forwarded header, as Werkzeug's ProxyFix takes them (x_for=..., ...).
+PROXY_FIX_KEYS = {"PROXY_FIX_X_FOR": "x_for", "PROXY_FIX_X_PROTO": "x_proto", "PROXY_FIX_X_HOST": "x_host",
+                  "PROXY_FIX_X_PORT": "x_port", "PROXY_FIX_X_PREFIX": "x_prefix"}
 
 
 class ConfigError(RuntimeError):
@@ -106,10 +109,14 @@ ENV_KEYS: dict[str, Callable[[str], Any]] = {
     "EMAIL_CODE_TTL": parse_int,
     "EMAIL_CODE_MAX_ATTEMPTS": parse_int,
     "EMAIL_CODE_RESEND_COOLDOWN": parse_int,
+    "SIGNIN_CODE_TTL": parse_int,
+    "SIGNIN_CODE_MAX_ATTEMPTS": parse_int,
     "EMAIL_REVERT_TTL": parse_int,
     "ACCOUNT_EMAILS_PER_HOUR": parse_int,
     "RATELIMIT_RESET_PER_ADDRESS": parse_str,
     "RATELIMIT_RESET_PER_CLIENT": parse_str,
+    "RATELIMIT_SIGNIN_CODE_PER_ADDRESS": parse_str,
+    "RATELIMIT_SIGNIN_CODE_PER_CLIENT": parse_str,
     "RATELIMIT_ENABLED": parse_bool,
     "ERROR_EMAIL_INTERVAL": parse_int,
     "PASSWORD_HASH_METHOD": parse_str,
@@ -133,6 +140,8 @@ ENV_KEYS: dict[str, Callable[[str], Any]] = {
     "MAIL_EVENTS_MAILGUN_SIGNING_KEY": parse_optional_str,
     "MAIL_EVENTS_SES_TOPIC_ARNS": parse_list,
     "MAIL_EVENTS_SES_CERTS": parse_optional_str,
+    "SWEEP_INTERVAL": parse_int,
+    **{key: parse_int for key in PROXY_FIX_KEYS},
 }
 
 
@@ -170,10 +179,15 @@ def defaults() -> dict[str, Any]:
         "EMAIL_CODE_TTL": 600,
         "EMAIL_CODE_MAX_ATTEMPTS": 5,
         "EMAIL_CODE_RESEND_COOLDOWN": 60,
+        # Sign-in codes (sign-in by emailed code, and the new-browser check): seconds and tries.
+        "SIGNIN_CODE_TTL": 300,
+        "SIGNIN_CODE_MAX_ATTEMPTS": 3,
         "EMAIL_REVERT_TTL": 7 * 24 * 3600,
         "ACCOUNT_EMAILS_PER_HOUR": 10,
         "RATELIMIT_RESET_PER_ADDRESS": "5 per hour",
         "RATELIMIT_RESET_PER_CLIENT": "20 per minute",
+        "RATELIMIT_SIGNIN_CODE_PER_ADDRESS": "5 per hour",
+        "RATELIMIT_SIGNIN_CODE_PER_CLIENT": "20 per minute",
         "RATELIMIT_ENABLED": True,
         "ERROR_EMAIL_INTERVAL": 300,
         "PASSWORD_HASH_METHOD": "scrypt",
@@ -190,7 +204,11 @@ def defaults() -> dict[str, Any]:
         "SIGNIN_LOCKOUT": 900,
         "SIGNIN_WINDOW": 3600,
         "MAX_JSON_DEPTH": 20,
-        # Web.
+        # Seconds between sweeps of expired sessions and reset handoffs by a web process (0: never;
+        # then run `flask users sweep` from cron).
+        "SWEEP_INTERVAL": 600,
+        # Web: how many proxies in front set each X-Forwarded-* header (0: trust none).
+        **dict.fromkeys(PROXY_FIX_KEYS, 0),
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
         "MAX_FORM_MEMORY_SIZE": 1024 * 1024,
         "SESSION_COOKIE_HTTPONLY": True,
@@ -326,11 +344,32 @@ def _web(config: dict[str, Any], instance_path: str) -> None:
     config.setdefault("REMEMBER_COOKIE_SECURE", secure)
 
 
+def _whole_number(config: Mapping[str, Any], key: str, meaning: str) -> None:
+    """Refuse a setting that is not a whole number of 0 or more, saying what it counts."""
+    value = config[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{key} must be {meaning} (a whole number, 0 or more), not {value!r}")
+
+
+def _proxies_and_sweeps(config: dict[str, Any]) -> None:
+    """Check the trusted proxy hops and the sweep interval."""
+    for key in PROXY_FIX_KEYS:
+        _whole_number(config, key, "the number of proxies in front that set this header (0 trusts none)")
+    _whole_number(config, "SWEEP_INTERVAL", "seconds between a web process's sweeps (0: never)")
+
+
+def proxy_fix_hops(config: Mapping[str, Any]) -> dict[str, int]:
+    """ProxyFix's keyword arguments for the configured hops, or nothing when no proxy is trusted."""
+    hops = {argument: int(config[key]) for key, argument in PROXY_FIX_KEYS.items()}
+    return hops if any(hops.values()) else {}
+
+
 def finish(config: dict[str, Any], instance_path: str) -> dict[str, Any]:
     """Derive the settings that depend on others and check what must hold before start-up."""
     _secrets_and_mode(config, instance_path)
     _mail(config)
     _web(config, instance_path)
+    _proxies_and_sweeps(config)
     return config
 
 

@@ -102,11 +102,12 @@ def details_of(record: logging.LogRecord) -> str:
 
 
 def request_line() -> str | None:
-    """Method and route of the current request (the rule, not the path: paths can carry tokens)."""
+    """Method, route and client of the current request (the rule, not the path: paths can carry
+    tokens; the client as the trusted proxies name it, PROXY_FIX_X_FOR)."""
     if not has_request_context():
         return None
     rule = request.url_rule.rule if request.url_rule is not None else request.path
-    return f"{request.method} {rule} (endpoint {request.endpoint})"
+    return f"{request.method} {rule} (endpoint {request.endpoint}) from {request.remote_addr or '-'}"
 
 
 @dataclass

@@ -17,7 +17,7 @@ from tests.support.pages import assert_accessible, assert_no_horizontal_scroll
 from tests.support.pages import sign_in as sign_in_as
 
 PASSWORD = "correct horse battery"
-TASKS = ["confirm", "change-email", "change-password", "sessions", "preferences"]
+TASKS = ["confirm", "change-email", "change-password", "sessions", "browsers", "preferences"]
 # Records every moment a button was busy (aria-busy and a spinner), since the reply can be fast.
 WATCH_BUSY = """id => { window.busySeen = []; const b = document.getElementById(id);
   new MutationObserver(() => { if (b.getAttribute('aria-busy') === 'true')

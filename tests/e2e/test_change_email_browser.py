@@ -11,6 +11,7 @@ from playwright.sync_api import Page, expect
 
 from mailroom.models import User
 from tests.e2e.conftest import LiveServer
+from tests.support.accounts import without_signin_notices
 from tests.support.pages import sign_in as sign_in_as
 
 PASSWORD = "correct horse battery"
@@ -29,6 +30,7 @@ def test_change_address_with_the_emailed_code(
         screenshot: Callable[[Page, str], Path], mail_to: Callable[..., list[Any]],
         console_errors: list[str]) -> None:
     make_user()
+    without_signin_notices(live_server.app)
     sign_in(page, live_server)
     page.goto(live_server.url("/account/"))
     expect(page.locator("#account-email")).to_have_text(OLD)

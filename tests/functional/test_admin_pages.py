@@ -20,16 +20,20 @@ from mailroom.extensions import db
 from mailroom.models import Announcement, User
 from mailroom.services import announcements
 from tests.conftest import START, csrf_token
+from tests.support.accounts import without_browser_check, without_signin_notices
 from tests.support.announcements import add_users, outbox
 
 SVG = "{http://www.w3.org/2000/svg}"
 
 
 @pytest.fixture
-def admin(make_user: Callable[..., User], runner: FlaskCliRunner, login: Callable[..., Any]) -> User:
+def admin(app: Flask, make_user: Callable[..., User], runner: FlaskCliRunner,
+          login: Callable[..., Any]) -> User:
     """An admin made with the real command, signed in on the test client."""
     user = make_user("root", "root@example.com")
     assert runner.invoke(args=["users", "grant-admin", "root@example.com"]).exit_code == 0
+    without_browser_check(app, "root@example.com")
+    without_signin_notices(app, "root@example.com")
     login("root")
     return user
 

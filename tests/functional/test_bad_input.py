@@ -256,6 +256,7 @@ def battery(app: Flask, make_user: Callable[..., User]) -> Battery:
     admin_user = make_user("alice", "alice@example.com", PASSWORD)
     with app.app_context():
         db.session.get(User, admin_user.id).is_admin = True
+        db.session.get(User, admin_user.id).new_browser_check = False  # signs in by password alone
         db.session.commit()
     make_user("bob", "bob@example.com", PASSWORD)
     visitors = Visitors(app, "alice", PASSWORD)

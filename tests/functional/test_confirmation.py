@@ -20,6 +20,7 @@ from mailroom.extensions import db
 from mailroom.models import User
 from mailroom.services import budget
 from tests.conftest import csrf_token
+from tests.support.accounts import without_signin_notices
 from tests.support.outbox import code_in, outbox, queued_code
 from tests.support.smtp import SMTPServer
 
@@ -35,12 +36,14 @@ def register(client: FlaskClient, email: str = "alice@example.com") -> Any:
 
 
 @pytest.fixture
-def unconfirmed(client: FlaskClient, make_user: Callable[..., User],
+def unconfirmed(app: Flask, client: FlaskClient, make_user: Callable[..., User],
                 login: Callable[..., Any]) -> Callable[..., None]:
-    """Sign in to an account whose address is not confirmed, and have a code sent to it."""
+    """Sign in to an account whose address is not confirmed (without a sign-in notice), and have a
+    code sent to it."""
 
     def make(email: str = "alice@example.com") -> None:
         make_user(email=email, confirmed=False)
+        without_signin_notices(app, email)
         assert login().status_code == 302
         assert post_json(client, "/account/confirm/resend", {}).status_code == 200
 
@@ -162,6 +165,7 @@ def test_a_spent_budget_sends_no_code(client: FlaskClient, app: Flask,
     assert register(app.test_client()).location == "/auth/register/code"
     assert outbox(app) == []
     make_user("bob", "bob@example.com", confirmed=False)
+    without_signin_notices(app, "bob@example.com")
     login("bob")
     response = post_json(client, "/account/confirm/resend", {})
     assert response.status_code == 429

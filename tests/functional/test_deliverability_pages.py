@@ -18,6 +18,7 @@ from mailroom.extensions import db
 from mailroom.models import User
 from mailroom.services import accounts
 from tests.conftest import csrf_token
+from tests.support.accounts import without_browser_check
 from tests.support.outbox import outbox
 from tests.support.smtp import SMTPServer
 
@@ -73,6 +74,7 @@ def admin(app: Flask, make_user: Callable[..., User], runner: FlaskCliRunner,
     """An admin, signed in on the test client."""
     user = make_user("root", "root@example.com")
     runner.invoke(args=["users", "grant-admin", "root@example.com"])
+    without_browser_check(app, "root@example.com")
     login("root")
     return user
 

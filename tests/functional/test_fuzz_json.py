@@ -103,6 +103,7 @@ def test_json_endpoints_never_answer_5xx(app: Flask, make_user: Callable[..., Us
     admin = make_user("alice", "alice@example.com", PASSWORD)
     with app.app_context():
         db.session.get(User, admin.id).is_admin = True
+        db.session.get(User, admin.id).new_browser_check = False  # signs in by password alone
         db.session.commit()
     make_user("bob", "bob@example.com", PASSWORD, confirmed=False)
     visitors = Visitors(app, "alice", PASSWORD)
@@ -162,6 +163,7 @@ def test_multipart_with_invalid_utf8_is_refused_by_every_form(
     admin = make_user("alice", "alice@example.com", PASSWORD)
     with app.app_context():
         db.session.get(User, admin.id).is_admin = True
+        db.session.get(User, admin.id).new_browser_check = False  # signs in by password alone
         db.session.commit()
     visitors = Visitors(app, "alice", PASSWORD)
     targets = [e for e in visitors.discover() if e.fields and not e.csrf_exempt]

@@ -12,6 +12,7 @@ from werkzeug.test import TestResponse
 
 from mailroom.models import User
 from tests.conftest import csrf_token
+from tests.support.accounts import without_signin_notices
 from tests.support.outbox import outbox
 
 PASSWORD = "correct horse battery"
@@ -36,6 +37,7 @@ def test_an_international_domain_is_stored_and_sent_in_ascii(
 def test_a_non_ascii_local_part_is_refused_with_a_reason(
         app: Flask, client: FlaskClient, make_user: Callable[..., User], login: Callable[..., Any]) -> None:
     make_user()
+    without_signin_notices(app)
     login()
     response = send_code(client, "jörg@example.com")
     assert response.status_code == 400

@@ -17,6 +17,7 @@ from mailroom.services import announcements, email_change, reset
 from tests.conftest import csrf_token
 from tests.support.crawl import crawl, english_sentences, read
 from tests.support.languages import PASSWORD, add_speaker
+from tests.support.outbox import queued_code
 
 CHINESE = ("zh_Hans", "zh_Hant")
 # Data the test puts on pages, shown as written whatever the language.
@@ -43,7 +44,9 @@ def seeds(app: Flask, user_id: int) -> list[str]:
         token = reset.issue_link_token(user)
         revert = email_change.revert_token(user, "old.crawler@example.com")
         unsubscribe = user.unsubscribe_token
-    return ["/", f"/auth/reset_password/{token}", "/auth/reset_password/not-a-token",
+    # The sign-in code pages show only while a code is pending (the visitor asks for both first).
+    return ["/", "/auth/login/code", "/auth/login/new-browser",
+            f"/auth/reset_password/{token}", "/auth/reset_password/not-a-token",
             f"/account/email/revert/{revert}", "/account/email/revert/not-a-token",
             f"/unsubscribe/{unsubscribe}", "/unsubscribe/not-a-token", "/no/such/page"]
 
@@ -94,9 +97,15 @@ def test_no_english_sentence_is_left_on_any_chinese_page(
         announcements.preview(announcement.id, db.session.get(User, admin))
     deliver()  # into the development mailbox
     visitor, signed_in, root = app.test_client(), app.test_client(), app.test_client()
-    for client, name in ((signed_in, "crawler"), (root, "root")):
+    token = csrf_token(visitor, "/auth/login")
+    visitor.post("/auth/login/email", data={"email": "crawler@example.com", "csrf_token": token})
+    for client, name in ((visitor, "root"), (signed_in, "crawler"), (root, "root")):
         token = csrf_token(client, "/auth/login")
         client.post("/auth/login", data={"identifier": name, "password": PASSWORD, "csrf_token": token})
+    # An admin's new browser types the code emailed after the right password.
+    token = csrf_token(root, "/auth/login")
+    assert root.post("/auth/login/new-browser", data={"code": queued_code(app), "csrf_token": token}
+                     ).status_code == 302
     problems = {}
     for label, client, user_id in (("visitor", visitor, None), ("member", signed_in, member),
                                    ("admin", root, admin)):

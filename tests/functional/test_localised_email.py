@@ -16,6 +16,7 @@ from mailroom.extensions import db
 from mailroom.models import Announcement
 from mailroom.services import announcements
 from tests.conftest import csrf_token
+from tests.support.accounts import without_browser_check, without_signin_notices
 from tests.support.languages import PASSWORD, add_speaker, script_of, user_named
 from tests.support.smtp import Received, SMTPServer
 
@@ -64,6 +65,7 @@ def test_a_change_of_address_speaks_simplified_to_both_addresses(
         app: Flask, client: FlaskClient, smtp: SMTPServer, deliver: Callable[[], int],
         login: Callable[..., Any]) -> None:
     add_speaker(app, "陈伟", "wei@example.com", "zh_Hans", "Asia/Shanghai")
+    without_signin_notices(app, "wei@example.com")
     login("陈伟", PASSWORD)
     headers = {"X-CSRFToken": csrf_token(client, "/account/"), "Accept-Language": "en"}
     sent = client.post("/account/email/code", json={"email": "wei.new@example.com", "password": PASSWORD},
@@ -124,6 +126,7 @@ def test_the_admin_writes_versions_in_other_languages(
         app: Flask, client: FlaskClient, runner: FlaskCliRunner, login: Callable[..., Any]) -> None:
     add_speaker(app, "root", "root@example.com", "en")
     assert runner.invoke(args=["users", "grant-admin", "root@example.com"]).exit_code == 0
+    without_browser_check(app, "root@example.com")
     login("root", PASSWORD)
     form = {"subject": "Spring news", "text_body": "Things are growing.", "csrf_token": csrf_token(client),
             "subject_zh_hans": "春季消息", "text_body_zh_hans": "万物生长。",

@@ -10,6 +10,7 @@ from werkzeug.test import TestResponse
 
 from mailroom.models import User
 from tests.conftest import csrf_token
+from tests.support.accounts import without_signin_notices
 from tests.support.outbox import outbox
 
 PASSWORD = "correct horse battery"
@@ -109,6 +110,7 @@ def test_one_session_is_ended_by_its_number_and_only_by_its_owner(
 def test_changing_the_password_ends_the_others_and_sends_the_notice(
         app: Flask, make_user: Callable[..., User]) -> None:
     make_user()
+    without_signin_notices(app)
     laptop = browser(app, FIREFOX)
     office = browser(app, CHROME)
     headers = {"X-CSRFToken": csrf_token(laptop, "/account/")}

@@ -6,6 +6,7 @@ import click
 from flask.cli import AppGroup
 
 from mailroom.extensions import db
+from mailroom.services import housekeeping
 from mailroom.services.accounts import find_by_email
 
 users_cli = AppGroup("users", help="User administration.")
@@ -21,3 +22,10 @@ def grant_admin(email: str) -> None:
     user.is_admin = True
     db.session.commit()
     click.echo(f"{user.username} is now an admin")
+
+
+@users_cli.command("sweep")
+def sweep() -> None:
+    """Delete expired sessions and reset handoffs now (web processes also do it every SWEEP_INTERVAL)."""
+    swept = housekeeping.sweep()
+    click.echo(f"deleted {swept.sessions} expired sessions and {swept.handoffs} expired reset handoffs")

@@ -14,9 +14,19 @@ def _first(text: str, table: tuple[tuple[str, str], ...]) -> str | None:
     return next((name for marker, name in table if marker in text), None)
 
 
+def browser_name(user_agent: str) -> str | None:
+    """The browser's name ('Firefox'), or None when the header names none we know."""
+    return _first(user_agent, BROWSERS)
+
+
+def system_name(user_agent: str) -> str | None:
+    """The operating system's name ('Linux'), or None when the header names none we know."""
+    return _first(user_agent, SYSTEMS)
+
+
 def describe_browser(user_agent: str) -> str:
     """'Firefox on Linux', 'Chrome', or 'Unknown browser' when the header says nothing we know."""
-    browser, system = _first(user_agent, BROWSERS), _first(user_agent, SYSTEMS)
+    browser, system = browser_name(user_agent), system_name(user_agent)
     if browser and system:
         return f"{browser} on {system}"
     return browser or (f"A browser on {system}" if system else "Unknown browser")

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
+from werkzeug.wrappers import Response
 
 from mailroom.domain.addresses import email_key, normalize_email, normalize_username, username_key
 from mailroom.domain.languages import DEFAULT_LOCALE, DEFAULT_TIMEZONE, known_locale, known_timezone
@@ -14,7 +15,7 @@ from mailroom.emails import send_email
 from mailroom.extensions import db
 from mailroom.i18n import _
 from mailroom.models import User
-from mailroom.services import budget, sessions, throttle
+from mailroom.services import budget, devices, sessions, signin_notice, throttle
 from mailroom.services.errors import AccountError
 from mailroom.services.passwords import burn_verification, hash_password, verify_password
 from mailroom.state import now
@@ -62,6 +63,12 @@ def find_by_username(name: str) -> User | None:
     return db.session.scalar(select(User).where(User.username_key == username_key(name)))
 
 
+def find_account(identifier: str) -> User | None:
+    """The account an identifier as typed names: by address when it has an @, else by username."""
+    text = identifier.strip()
+    return find_by_email(text) if "@" in text else find_by_username(text)
+
+
 def new_user(username: str, email: str, password: str, language: str = DEFAULT_LOCALE,
              timezone: str = DEFAULT_TIMEZONE) -> User:
     """Build (not store) a user with normalised username and address and a hashed password."""
@@ -81,8 +88,7 @@ def new_user(username: str, email: str, password: str, language: str = DEFAULT_L
 
 def authenticate(identifier: str, password: str) -> User:
     """The account matching a username or email and password, else InvalidCredentials."""
-    text = identifier.strip()
-    user = find_by_email(text) if "@" in text else find_by_username(text)
+    user = find_account(identifier)
     if user is None or user.registration_handle is not None:
         burn_verification(password)
         raise InvalidCredentials()
@@ -91,32 +97,72 @@ def authenticate(identifier: str, password: str) -> User:
     return user
 
 
-def sign_in(identifier: str, password: str, client: str, user_agent: str, remember: bool) -> User:
+def sign_in(identifier: str, password: str, client: str, user_agent: str, remember: bool,
+            response: Response | None = None) -> User:
     """Check the password unless this client or account is paused, and open a session.
 
-    Raises SignInThrottled (the same for every account, known or not) or InvalidCredentials;
-    a failure is counted, and the owner is emailed once per episode of failures.
+    A browser holding the typed account's device cookie is paused only by its own failures. On
+    success the owner is told when the browser was new to the account, and the browser is trusted
+    (its cookie set on ``response``). Raises SignInThrottled (the same for every account, known or
+    not) or InvalidCredentials; a failure is counted, and the owner is emailed once per episode.
     """
-    keys = throttle.keys_for(identifier, client)
+    keys = _throttle_keys(identifier, client)
     wait = throttle.wait_seconds(keys)
     if wait:
-        log.warning("sign-in refused for %s s: client %s, account key %s", wait, client, keys.account)
+        log.warning("sign-in refused for %s s: client %s, account key %s, device key %s", wait, client,
+                    keys.account, keys.device or "-")
         raise SignInThrottled(wait)
     try:
         user = authenticate(identifier, password)
     except InvalidCredentials:
         _count_failure(identifier, keys)
         raise
-    throttle.forget_accounts(identifier)
+    _clear_failures(identifier, keys)
     sessions.open_session(user, user_agent, client, remember)
+    signin_notice.notify_new_sign_in(user, user_agent, client)
+    if response is not None:
+        devices.trust_browser(user, response, user_agent, client)
     db.session.commit()
     return user
 
 
+def check_password(identifier: str, password: str, client: str) -> User:
+    """The throttled password check of ``sign_in`` without opening a session (the new-browser check
+    opens it once its emailed code is typed); raises as ``sign_in`` does."""
+    keys = _throttle_keys(identifier, client)
+    wait = throttle.wait_seconds(keys)
+    if wait:
+        raise SignInThrottled(wait)
+    try:
+        user = authenticate(identifier, password)
+    except InvalidCredentials:
+        _count_failure(identifier, keys)
+        raise
+    _clear_failures(identifier, keys)
+    return user
+
+
+def _throttle_keys(identifier: str, client: str) -> throttle.Keys:
+    """The records an attempt is judged by: with the typed account's device cookie, the device's own."""
+    account = find_account(identifier)
+    device = devices.this_browser(account) if account is not None else None
+    return throttle.keys_for(identifier, client, device.id if device is not None else None)
+
+
+def _clear_failures(identifier: str, keys: throttle.Keys) -> None:
+    """After the right password: a trusted device's record, else the account's, starts afresh.
+
+    A trusted device leaves the account's record alone, so guessers paused there stay paused.
+    """
+    if keys.device is not None:
+        throttle.forget_device(keys)
+    else:
+        throttle.forget_accounts(identifier)
+
+
 def _count_failure(identifier: str, keys: throttle.Keys) -> None:
     """Count a failed sign-in; tell the account's owner when the failures turn suspicious."""
-    text = identifier.strip()
-    owner = find_by_email(text) if "@" in text else find_by_username(text)
+    owner = find_account(identifier)
     if throttle.record_failure(keys, account_exists=owner is not None) and owner is not None:
         _tell_owner_of_attempts(owner)
     db.session.commit()
@@ -163,6 +209,8 @@ def set_language(user: User, language: str, timezone: str) -> None:
 
 
 def set_password(user: User, password: str) -> None:
-    """Change the password; older reset links die with the old hash (caller commits)."""
+    """Change the password; older reset links die with the old hash, and every browser the account
+    trusted becomes a stranger again (caller commits)."""
     user.password_hash = hash_password(password)
     user.password_changed_at = now()
+    devices.forget_all(user)

@@ -260,9 +260,10 @@ def expiry(issued: IssuedCode) -> datetime:
     return now() + timedelta(seconds=issued.expires_in)
 
 
-def issue_code(purpose: str, user_id: int, email: str) -> IssuedCode:
-    """Store a new code for ``email`` (keeping the failure count) and return it for the email."""
-    moment, rules = now(), policy()
+def issue_code(purpose: str, user_id: int, email: str, rules: CodePolicy | None = None) -> IssuedCode:
+    """Store a new code for ``email`` (keeping the failure count) and return it for the email;
+    ``rules``: another flow's lifetime and limits than the EMAIL_CODE_* settings."""
+    moment, rules = now(), rules or policy()
     code = generate_code()
     digest = code_digest(hashing_key(), purpose, user_id, email, code)
 
@@ -276,19 +277,19 @@ def issue_code(purpose: str, user_id: int, email: str) -> IssuedCode:
                       expires_in=seconds_until(record.expires_at, moment))
 
 
-def redeem_recorded(purpose: str, user_id: int, typed: str) -> str:
+def redeem_recorded(purpose: str, user_id: int, typed: str, rules: CodePolicy | None = None) -> str:
     """Redeem like ``redeem_code``, committing a failed attempt so its count survives the error."""
     try:
-        return redeem_code(purpose, user_id, typed)
+        return redeem_code(purpose, user_id, typed, rules)
     except CodeError:
         db.session.commit()
         raise
 
 
-def redeem_code(purpose: str, user_id: int, typed: str) -> str:
+def redeem_code(purpose: str, user_id: int, typed: str, rules: CodePolicy | None = None) -> str:
     """Use the code once: the address it was sent to, or a CodeError (the attempt is recorded)."""
     code = normalize_code(typed)
-    moment, rules, key = now(), policy(), hashing_key()
+    moment, rules, key = now(), rules or policy(), hashing_key()
 
     def decide(record: CodeRecord | None) -> tuple[CodeRecord, Redemption]:
         """Judge the attempt against the record as stored now."""

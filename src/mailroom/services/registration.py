@@ -18,6 +18,7 @@ from datetime import timedelta
 
 from limits import RateLimitItemPerHour
 from sqlalchemy import select
+from werkzeug.wrappers import Response
 
 from mailroom.domain.addresses import email_key
 from mailroom.domain.codes import normalize_code
@@ -27,7 +28,7 @@ from mailroom.emails import send_email
 from mailroom.extensions import db
 from mailroom.i18n import _
 from mailroom.models import User
-from mailroom.services import budget, codes, ratelimit, reservations, sessions
+from mailroom.services import budget, codes, devices, ratelimit, reservations, sessions
 from mailroom.services.accounts import (
     AccountError,
     find_by_email,
@@ -151,9 +152,10 @@ def _no_account_attempt(handle: str) -> CodeError:
     return CodeMismatch(ratelimit.remaining(item, NO_ACCOUNT_NAMESPACE, key))
 
 
-def finish(started: Started, typed_code: str, user_agent: str, client: str) -> User:
-    """Start the account and its first session when the code matches; else raise the CodeError
-    a wrong code gets."""
+def finish(started: Started, typed_code: str, user_agent: str, client: str,
+           response: Response | None = None) -> User:
+    """Start the account and its first session when the code matches, trusting the browser (its
+    device cookie set on ``response``); else raise the CodeError a wrong code gets."""
     code = normalize_code(typed_code)
     if now().timestamp() - started.started_at > codes.policy().ttl:
         raise CodeExpired("registration expired")
@@ -166,6 +168,8 @@ def finish(started: Started, typed_code: str, user_agent: str, client: str) -> U
     user.email_confirmed = True
     user.created_at = now()
     sessions.open_session(user, user_agent, client, remember=False)
+    if response is not None:
+        devices.trust_browser(user, response, user_agent, client)
     db.session.commit()
     return user
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -10,13 +12,13 @@ from flask import current_app
 from flask_mail import Message
 from flask_mailroom import Skip, deliverability
 from flask_mailroom.compose import Envelope, compose
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from mailroom.domain import tokens
 from mailroom.domain.addresses import email_key
-from mailroom.domain.errors import TokenError, TokenInvalid
+from mailroom.domain.errors import TokenError, TokenExpired, TokenInvalid
 from mailroom.extensions import db, mail
-from mailroom.models import User
+from mailroom.models import ResetHandoff, User
 from mailroom.services import accounts, budget, ratelimit, throttle
 from mailroom.state import now
 from mailroom.urls import external_url
@@ -25,6 +27,10 @@ PURPOSE = "reset_password"
 LINK_TEMPLATE = "reset_password"
 # The notice after a reset is the one every password change sends (services.accounts).
 NOTICE_TEMPLATE = accounts.CHANGED_TEMPLATE
+# What the browser's session holds for a link that had expired when it was opened (a handle is
+# 43 URL-safe characters, "" stands for a link that is not genuine).
+EXPIRED_LINK = "expired"
+MAX_HANDLE_LENGTH = 64
 
 
 class TooManyAttempts(Exception):
@@ -135,15 +141,88 @@ def reset_password(token: str, password: str, client: str) -> User:
     """
     if not _within_limit("RATELIMIT_RESET_PER_CLIENT", "reset-password-client", client):
         raise TooManyAttempts()
-    claims = _read(token)
+    return _set_password_with(token, password)
+
+
+def _handle_hash(handle: str) -> str:
+    """What the table keeps of a handoff's handle: its SHA-256 (the handle is 256 random bits)."""
+    return hashlib.sha256(handle.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def hand_off(token: str, client: str) -> str:
+    """Keep a genuine, unexpired link's token on the server under a new random handle; the handle.
+
+    The browser's session holds only what this returns: the handle, EXPIRED_LINK for a link that
+    had expired, or "" for one that is not genuine (nothing is stored for those two). Nothing of
+    the account is read or changed. Raises TooManyAttempts when this client opened too many links.
+    """
     try:
-        user = _bound_user(claims, for_update=True)
+        claims = _read(token)
+    except TokenExpired:
+        return EXPIRED_LINK
+    except TokenInvalid:
+        return ""
+    if not _within_limit("RATELIMIT_RESET_PER_CLIENT", "reset-link-client", client):
+        raise TooManyAttempts()
+    handle = secrets.token_urlsafe(32)
+    db.session.add(ResetHandoff(handle_hash=_handle_hash(handle), token=token, expires_at=claims.expires_at))
+    db.session.commit()
+    return handle
+
+
+def _handoff(handle: str) -> ResetHandoff:
+    """The live handoff under ``handle``; TokenExpired when it has lapsed, TokenInvalid without one."""
+    if handle == EXPIRED_LINK:
+        raise TokenExpired("the link had expired when it was opened")
+    if not handle or len(handle) > MAX_HANDLE_LENGTH:
+        raise TokenInvalid("no genuine reset link was opened in this browser")
+    row: ResetHandoff | None = db.session.get(ResetHandoff, _handle_hash(handle))
+    # A handle the session still holds whose row is gone was swept after it lapsed (a used one
+    # leaves the session with the password change).
+    if row is None or now() >= row.expires_at:
+        raise TokenExpired("the reset link's handoff has lapsed")
+    return row
+
+
+def handed_off_token(handle: str) -> str:
+    """The token kept under ``handle`` (reads only); TokenExpired or TokenInvalid as ``_handoff``."""
+    try:
+        return _handoff(handle).token
+    finally:
+        db.session.rollback()
+
+
+def reset_password_handed_off(handle: str, password: str, client: str) -> User:
+    """``reset_password`` with the token kept under ``handle``, whose handoff ends with the change."""
+    if not _within_limit("RATELIMIT_RESET_PER_CLIENT", "reset-password-client", client):
+        raise TooManyAttempts()
+    try:
+        handoff = _handoff(handle)
+    except TokenError:
+        db.session.rollback()
+        raise
+    return _set_password_with(handoff.token, password, handoff)
+
+
+def sweep_handoffs() -> int:
+    """Delete every handoff past its expiry; how many (caller commits)."""
+    result = db.session.execute(delete(ResetHandoff).where(ResetHandoff.expires_at <= now()))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _set_password_with(token: str, password: str, handoff: ResetHandoff | None = None) -> User:
+    """Set the password the token allows, sign out every session, queue the notice (and end the
+    handoff) in one transaction; TokenExpired or TokenInvalid."""
+    try:
+        user = _bound_user(_read(token), for_update=True)
     except TokenError:
         db.session.rollback()
         raise
     accounts.set_password(user, password)
     accounts.revoke_sessions(user)
     accounts.queue_password_notice(user)
+    if handoff is not None:
+        db.session.delete(handoff)
     identifiers = (user.username, user.email)
     db.session.commit()
     # The owner proved they read the address: sign-in with the new password is not paused.

@@ -12,11 +12,12 @@ import secrets
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, or_, select
 
 from mailroom.extensions import db
 from mailroom.models import User, UserSession
 from mailroom.models.session import CLIENT_MAX, USER_AGENT_MAX
+from mailroom.services import devices
 from mailroom.state import now
 
 # last_seen_at is written at most this often per session, not on every request.
@@ -40,13 +41,18 @@ def open_session(user: User, user_agent: str, client: str, remember: bool) -> st
     return token
 
 
-def idle_limit(record: UserSession) -> timedelta:
+def idle_limit_for(remember: bool) -> timedelta:
     """How long a session lives unused: the remember-me duration, else SESSION_IDLE_TIMEOUT."""
     config = current_app.config
-    if record.remember:
+    if remember:
         duration = config["REMEMBER_COOKIE_DURATION"]
         return duration if isinstance(duration, timedelta) else timedelta(seconds=int(duration))
     return timedelta(seconds=int(config["SESSION_IDLE_TIMEOUT"]))
+
+
+def idle_limit(record: UserSession) -> timedelta:
+    """How long this session lives unused."""
+    return idle_limit_for(record.remember)
 
 
 def is_alive(record: UserSession) -> bool:
@@ -78,6 +84,16 @@ def resume(token: str) -> User | None:
         db.session.commit()
     user.session_id = token
     return user
+
+
+def sweep_expired() -> int:
+    """Delete every session that has stopped counting (``is_alive`` false); how many (caller commits)."""
+    moment = now()
+    lapsed = [and_(UserSession.remember.is_(remember),
+                   UserSession.last_seen_at <= moment - idle_limit_for(remember))
+              for remember in (True, False)]
+    result = db.session.execute(delete(UserSession).where(or_(*lapsed)))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def active(user: User) -> list[UserSession]:
@@ -118,6 +134,7 @@ def end_all(user: User, keep_current: bool = False) -> None:
 
 
 def end_others(user: User) -> None:
-    """Sign out every other browser of the user, keeping this one."""
+    """Sign out every other browser of the user, keeping this one, and forget every trusted browser."""
     end_all(user, keep_current=True)
+    devices.forget_all(user)
     db.session.commit()

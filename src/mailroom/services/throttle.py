@@ -7,6 +7,10 @@ lets sign-in through (logged), as the other limits do: locking everybody out wou
 
 Account keys are made from the identifier as typed (username or address), never from whether an
 account has it, so an unknown account is throttled exactly like an existing one.
+
+A browser the account trusts (``services.devices``) is judged by a record of its own instead
+(OWASP's device cookies): guessers from its network or at its account never stop it, and its own
+failures pause only it, under the per-account rules.
 """
 
 from __future__ import annotations
@@ -87,10 +91,11 @@ def _policy(lockout_after_key: str) -> ThrottlePolicy:
 
 @dataclass(frozen=True)
 class Keys:
-    """The two records one attempt counts against."""
+    """The records one attempt counts against: the client's and the account's, or a trusted device's."""
 
     client: str
     account: str
+    device: str | None = None
 
 
 def _hashed(kind: str, value: str) -> str:
@@ -105,9 +110,11 @@ def identifier_key(identifier: str) -> str:
     return "email:" + email_key(text) if "@" in text else "name:" + username_key(text)
 
 
-def keys_for(identifier: str, client: str) -> Keys:
-    """The client's and the typed account's keys."""
-    return Keys(client=_hashed("client", client), account=_hashed("account", identifier_key(identifier)))
+def keys_for(identifier: str, client: str, device_id: int | None = None) -> Keys:
+    """The client's and the typed account's keys, and the trusted device's when the browser has one."""
+    device = _hashed("device", str(device_id)) if device_id is not None else None
+    return Keys(client=_hashed("client", client), account=_hashed("account", identifier_key(identifier)),
+                device=device)
 
 
 def enabled() -> bool:
@@ -121,6 +128,8 @@ def wait_seconds(keys: Keys) -> int:
         return 0
     moment = now()
     try:
+        if keys.device is not None:
+            return _policy("SIGNIN_ACCOUNT_LOCKOUT_AFTER").wait(store().load(keys.device), moment)
         return max(_policy("SIGNIN_CLIENT_LOCKOUT_AFTER").wait(store().load(keys.client), moment),
                    _policy("SIGNIN_ACCOUNT_LOCKOUT_AFTER").wait(store().load(keys.account), moment))
     except StoreUnavailable as error:
@@ -142,15 +151,28 @@ def _count(key: str, policy: ThrottlePolicy, notify: bool) -> bool:
 
 
 def record_failure(keys: Keys, account_exists: bool) -> bool:
-    """Count a failed sign-in for the client and the account; True when the owner should be emailed."""
+    """Count a failed sign-in for the client and the account, or for the trusted device alone;
+    True when the owner should be emailed."""
     if not enabled():
         return False
     try:
+        if keys.device is not None:
+            return _count(keys.device, _policy("SIGNIN_ACCOUNT_LOCKOUT_AFTER"), notify=account_exists)
         _count(keys.client, _policy("SIGNIN_CLIENT_LOCKOUT_AFTER"), notify=False)
         return _count(keys.account, _policy("SIGNIN_ACCOUNT_LOCKOUT_AFTER"), notify=account_exists)
     except StoreUnavailable as error:
         log.warning("sign-in throttle unavailable (%s); not counted", type(error).__name__)
         return False
+
+
+def forget_device(keys: Keys) -> None:
+    """Clear a trusted device's own record (its successful sign-in); the account's stays as it is."""
+    if keys.device is None:
+        return
+    try:
+        store().discard(keys.device)
+    except StoreUnavailable as error:
+        log.warning("sign-in throttle unavailable (%s); not cleared", type(error).__name__)
 
 
 def forget_accounts(*identifiers: str) -> None:

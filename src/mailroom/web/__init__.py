@@ -12,6 +12,7 @@ def register(app: Flask) -> None:
     """Attach everything web-facing to the application, each blueprint named here."""
     from mailroom.web import (
         account,
+        account_devices,
         account_security,
         admin,
         api,
@@ -25,6 +26,7 @@ def register(app: Flask) -> None:
         registration,
         reset,
         security,
+        signin,
         templating,
         unsubscribe,
     )
@@ -32,7 +34,8 @@ def register(app: Flask) -> None:
     logs.install()
     # The dev mailbox itself is the mail extension's blueprint, mounted by Mail.init_app.
     for blueprint in (main.bp, auth.bp, registration.bp, reset.bp, account.bp, account_security.bp,
-                      api.bp, admin.bp, unsubscribe.bp, gallery.bp, language.bp):
+                      account_devices.bp, api.bp, admin.bp, unsubscribe.bp, gallery.bp, language.bp,
+                      signin.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(deliverability.webhooks, url_prefix="/mail/events")
     csrf.exempt(deliverability.webhooks)
@@ -41,3 +44,11 @@ def register(app: Flask) -> None:
     security.register(app)
     templating.register(app)
     auth.register_login(app)
+    app.before_request(_sweep_when_due)
+
+
+def _sweep_when_due() -> None:
+    """Before a request, sweep expired sessions and reset handoffs once per SWEEP_INTERVAL."""
+    from mailroom.services import housekeeping
+
+    housekeeping.sweep_if_due()

@@ -6,7 +6,7 @@ to plain forms (``web.replies``); the CSRF token comes in the ``X-CSRFToken`` he
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required, logout_user
@@ -19,7 +19,7 @@ from mailroom.extensions import limiter
 from mailroom.i18n import _, duration
 from mailroom.services import confirmation, deliverability, email_change
 from mailroom.services.accounts import AccountError
-from mailroom.services.preferences import set_announcements
+from mailroom.services.preferences import set_email_preferences
 from mailroom.web.account_page import render_page
 from mailroom.web.forms import Form, current_password_field, email_field, no_control_characters
 from mailroom.web.http import REAUTH_LIMIT, private, signed_in, submitted, user_key
@@ -135,12 +135,21 @@ def resend_confirmation() -> ResponseReturnValue:
 # --- email preferences ---------------------------------------------------------------------------
 
 
+def _checkbox(name: str) -> bool | None:
+    """A checkbox sent after its hidden "0" twin: None when the form did not have it."""
+    values = request.form.getlist(name)
+    return "1" in values if values else None
+
+
 @bp.post("/preferences")
 @login_required
 def preferences() -> ResponseReturnValue:
-    """Subscribe to announcements or stop them (account emails are not affected)."""
-    wanted = request.form.get("announcements") == "1"
-    set_announcements(signed_in(), wanted)
+    """Subscribe to announcements or stop them, and turn sign-in notices on or off."""
+    wanted, notices, user = request.form.get("announcements") == "1", _checkbox("signin_notices"), signed_in()
+    if notices is not None and notices != user.signin_notices:
+        flash(_("We will email you when a browser new to your account signs in.") if notices else
+              _("We will no longer email you when a browser new to your account signs in."), "success")
+    set_email_preferences(user, wanted, notices)
     return redirect_with(_("You will receive announcements.") if wanted else
                          _("You will no longer receive announcements. Account emails still reach you."),
                          url_for("account.index") + "#preferences")

@@ -7,10 +7,10 @@ from typing import Any
 
 from flask import render_template, request
 
-from mailroom.domain.browsers import describe_browser
+from mailroom.domain.browsers import browser_name, describe_browser, system_name
 from mailroom.i18n import _
 from mailroom.models import User
-from mailroom.services import codes, confirmation, deliverability, email_change, sessions
+from mailroom.services import codes, confirmation, deliverability, devices, email_change, sessions
 from mailroom.web.http import signed_in
 from mailroom.web.refusals import wait_sentence
 
@@ -26,6 +26,16 @@ def session_rows(user: User) -> list[dict[str, Any]]:
              "client": record.client_address or _("unknown"), "created": record.created_at,
              "last_seen": record.last_seen_at, "remember": record.remember,
              "current": sessions.is_current(user, record)} for record in sessions.active(user)]
+
+
+def device_rows(user: User) -> list[dict[str, Any]]:
+    """What the trusted browsers card shows of each browser the account trusts."""
+    current = devices.this_browser(user)
+    return [{"number": device.id, "browser": browser_name(device.user_agent),
+             "system": system_name(device.user_agent), "client": device.client_address or _("unknown"),
+             "first_used": device.created_at, "last_used": device.last_used_at,
+             "current": current is not None and current.id == device.id}
+            for device in devices.devices_of(user)]
 
 
 def code_state(user: User) -> dict[str, Any]:
@@ -44,4 +54,4 @@ def render_page(errors: Mapping[str, str] | None = None, alert: str | None = Non
                            bounced=deliverability.bounced(user),
                            values={"email": request.form.get("email", "")},
                            section=SECTIONS.get(request.endpoint or ""), wait_sentence=wait_sentence,
-                           sessions=session_rows(user), **code_state(user))
+                           sessions=session_rows(user), browsers=device_rows(user), **code_state(user))

@@ -13,9 +13,11 @@ from mailroom.domain.errors import N_
 from mailroom.extensions import login_manager
 from mailroom.i18n import _, duration
 from mailroom.models import User
-from mailroom.services import accounts, sessions
+from mailroom.services import accounts, sessions, signin_codes
+from mailroom.web import signin
 from mailroom.web.forms import LoginForm
 from mailroom.web.http import signed_in, submitted, user_agent, wants_json
+from mailroom.web.refusals import PROBLEMS
 from mailroom.web.replies import guarded, json_form_error, json_reply, redirect_next, redirect_with
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -43,6 +45,12 @@ def _throttled(form: LoginForm, error: accounts.SignInThrottled) -> ResponseRetu
     return response
 
 
+def _signed_in_reply() -> Response:
+    """Where a successful sign-in goes: the local ``next`` page (named in JSON to AJAX)."""
+    target = redirect_next("main.index")
+    return json_reply(200, _("Signed in."), {"next": target.location}) if wants_json() else target
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @guarded
 def login() -> ResponseReturnValue:
@@ -54,17 +62,22 @@ def login() -> ResponseReturnValue:
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
     if form.validate_on_submit():
+        reply = _signed_in_reply()
         try:
-            user = accounts.sign_in(form.identifier.data or "", form.password.data or "",
-                                    get_remote_address() or "", user_agent(), bool(form.remember.data))
+            user = signin_codes.password_sign_in(form.identifier.data or "", form.password.data or "",
+                                                 get_remote_address() or "", user_agent(),
+                                                 bool(form.remember.data), reply)
         except accounts.SignInThrottled as error:
             return _throttled(form, error)
         except accounts.InvalidCredentials as error:
             form.password.errors.append(error.message)
+        except PROBLEMS as error:
+            return signin.check_refused(form, error)
         else:
+            if isinstance(user, signin_codes.BrowserCheck):
+                return signin.ask_for_browser_code(user, form.next.data or "")
             login_user(user, remember=bool(form.remember.data))
-            target = redirect_next("main.index")
-            return json_reply(200, _("Signed in."), {"next": target.location}) if wants_json() else target
+            return reply
     if wants_json() and request.method == "POST":
         return json_form_error(form)
     return render_template("auth/login.html", form=form), 400 if form.errors else 200

@@ -53,6 +53,26 @@ def _signin_attempts() -> Sample:
                    "request_link": external_url("reset.reset_password_request")})
 
 
+def _new_signin() -> Sample:
+    """The owner's notice of a sign-in from a browser the account did not trust yet."""
+    return Sample({"name": "alice", "browser": "Firefox", "system": "Windows", "signed_in_at": SAMPLE_MOMENT,
+                   "client": "203.0.113.7", "account_link": external_url("account.index") + "#sessions",
+                   "request_link": external_url("reset.reset_password_request")})
+
+
+def _signin_code() -> Sample:
+    """The code that signs a browser in without the password."""
+    return Sample({"name": "alice", "code": SAMPLE_CODE, "lifetime": 300,
+                   "account_link": external_url("account.index")})
+
+
+def _new_browser_code() -> Sample:
+    """The code a browser new to the account types after the right password."""
+    return Sample({"name": "alice", "code": SAMPLE_CODE, "lifetime": 300, "browser": "Firefox",
+                   "system": "Linux", "client": "203.0.113.7", "at": SAMPLE_MOMENT,
+                   "reset_link": external_url("reset.reset_password_request")})
+
+
 def _register_code() -> Sample:
     """The code that starts a new account."""
     return Sample({"name": "alice", "code": SAMPLE_CODE, "lifetime": 600})
@@ -111,7 +131,8 @@ SAMPLES: dict[str, Callable[[], Sample]] = {
     "reset_password": _reset_link, "password_changed": _password_changed, "confirm_email": _confirm,
     "email_change_code": _change_code, "email_changed": _changed, "announcement": _announcement,
     "error_report": _error_report, "test": _test, "signin_attempts": _signin_attempts,
-    "register_code": _register_code, "register_taken": _register_taken,
+    "register_code": _register_code, "register_taken": _register_taken, "new_signin": _new_signin,
+    "signin_code": _signin_code, "new_browser_code": _new_browser_code,
 }
 
 

@@ -1,8 +1,9 @@
 """Access logs without secrets: the tokens in link paths are replaced before any handler sees them.
 
 The emailed links (reset, revert, unsubscribe) carry their token in the path; the reset link's
-first GET moves it into the session, but that one request still reaches the access log of the
-development server (Werkzeug) or gunicorn.
+first GET moves it to the server (its handle into the session), but that one request still
+reaches the access log of the development server (Werkzeug) or gunicorn. Both logs name the client
+as ``ProxyFix`` leaves ``REMOTE_ADDR`` (PROXY_FIX_X_FOR trusted hops).
 """
 
 from __future__ import annotations

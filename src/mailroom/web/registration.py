@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, redirect, render_template, session, url_for
+from flask import Blueprint, flash, redirect, render_template, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 from flask_limiter.util import get_remote_address
@@ -24,7 +24,7 @@ from mailroom.services.accounts import AccountError
 from mailroom.web.forms import Form, RegistrationForm, no_control_characters
 from mailroom.web.http import user_agent, wants_json
 from mailroom.web.refusals import describe
-from mailroom.web.replies import json_reply, redirect_with
+from mailroom.web.replies import json_reply
 
 bp = Blueprint("registration", __name__, url_prefix="/auth")
 
@@ -94,11 +94,14 @@ def register_code() -> ResponseReturnValue:
     form = RegistrationCodeForm()
     if not form.validate_on_submit():
         return _code_page(form, started, 400 if form.errors else 200)
+    welcome = redirect(url_for("account.index"))
     try:
-        user = registration.finish(started, form.code.data or "", user_agent(), get_remote_address() or "")
+        user = registration.finish(started, form.code.data or "", user_agent(), get_remote_address() or "",
+                                   welcome)
     except CodeError as error:
         return _code_refused(form, started, error)
     session.pop(KEY, None)
     login_user(user)
-    return redirect_with(_(WELCOME), url_for("account.index"))
+    flash(_(WELCOME), "success")
+    return welcome
 

@@ -9,12 +9,11 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user
 from wtforms import SubmitField
 
-from mailroom.domain import tokens
 from mailroom.domain.errors import N_, TokenExpired, TokenInvalid
 from mailroom.i18n import _, duration
-from mailroom.services import reset
+from mailroom.services import reset, signin_codes
 from mailroom.web.forms import Form, email_field, new_password_field, repeat_password_field
-from mailroom.web.http import private
+from mailroom.web.http import private, user_agent
 from mailroom.web.replies import redirect_with
 
 bp = Blueprint("reset", __name__, url_prefix="/auth")
@@ -76,18 +75,22 @@ def _link_problem(error: TokenExpired | TokenInvalid) -> ResponseReturnValue:
                            message=message), 400
 
 
-SESSION_KEY = "reset_token"
+# The session (signed, not encrypted: readable by whoever holds the cookie) keeps only a random
+# handle; the token itself waits on the server (services.reset.hand_off).
+SESSION_KEY = "reset_handoff"
 
 
 @bp.get("/reset_password/<token>")
 @private
 def reset_password_link(token: str) -> ResponseReturnValue:
-    """The emailed link: keep the token in the session and move to an address without it, so
-    access logs, history and Referer never hold it (nothing is checked or changed here)."""
+    """The emailed link: keep the token on the server, its handle in the session, and move to an
+    address without it, so access logs, history and Referer never hold it (no account changes)."""
     if current_user.is_authenticated:
         return redirect(url_for("main.index"))
-    # An overlong token is invalid anyway, and would not fit in a cookie.
-    session[SESSION_KEY] = token if len(token) <= tokens.MAX_TOKEN_LENGTH else ""
+    try:
+        session[SESSION_KEY] = reset.hand_off(token, get_remote_address())
+    except reset.TooManyAttempts:
+        abort(429)
     return redirect(url_for("reset.reset_password"))
 
 
@@ -97,14 +100,17 @@ def reset_password() -> ResponseReturnValue:
     """GET shows the form and changes nothing; POST sets the password and signs everyone out."""
     if current_user.is_authenticated:
         return redirect(url_for("main.index"))
-    token = str(session.get(SESSION_KEY) or "")
+    handle = str(session.get(SESSION_KEY) or "")
     form = ResetPasswordForm()
     try:
         if form.validate_on_submit():
-            reset.reset_password(token, form.password.data or "", get_remote_address())
+            user = reset.reset_password_handed_off(handle, form.password.data or "", get_remote_address())
             session.pop(SESSION_KEY, None)
-            return redirect_with(_(RESET_DONE), url_for("auth.login"))
-        reset.check_link(token)
+            done = redirect_with(_(RESET_DONE), url_for("auth.login"))
+            # The link proved the mailbox: this browser is trusted, so the new-browser check passes.
+            signin_codes.trust_after_reset(user, done, user_agent(), get_remote_address())
+            return done
+        reset.check_link(reset.handed_off_token(handle))
     except (TokenExpired, TokenInvalid) as error:
         return _link_problem(error)
     except reset.TooManyAttempts:

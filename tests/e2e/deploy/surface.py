@@ -193,9 +193,10 @@ def discover(app: Flask, crawlers: Iterable[FlaskClient], anonymous: Callable[[]
     return endpoints
 
 
-# A sign-in (which may ignore a bad ``next``) opens a session row; it holds no submitted field,
-# and ``rows_holding`` still searches it.
-NOT_FINGERPRINTED = frozenset({"user_sessions"})
+# A sign-in (which may ignore a bad ``next``) opens a session row and trusts the browser; ending a
+# session or forgetting a browser deletes one. Those rows hold no submitted field, and
+# ``rows_holding`` still searches them.
+NOT_FINGERPRINTED = frozenset({"user_sessions", "trusted_devices"})
 
 
 def fingerprint(app: Flask) -> str:
