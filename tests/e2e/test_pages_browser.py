@@ -69,6 +69,7 @@ def check(page: Page, live_server: LiveServer, path: str, name: str,
     return problems
 
 
+@pytest.mark.slow
 def test_every_page_fits_a_phone_and_passes_axe(
         page: Page, live_server: LiveServer, make_user: Callable[..., User],
         runner: Any, screenshot: Callable[[Page, str], Path], console_errors: list[str]) -> None:

@@ -423,7 +423,8 @@ def register(client: FlaskClient, username: str, email: str) -> Any:
 def pending_usernames(app: Flask) -> list[str]:
     """Usernames of registrations waiting for their code."""
     with app.app_context():
-        return [u.username for u in db.session.scalars(db.select(User).order_by(User.id)) if u.registration_handle]
+        users = db.session.scalars(db.select(User).order_by(User.id))
+        return [u.username for u in users if u.registration_handle]
 
 
 def test_the_old_address_is_reserved_during_the_revert_window(
