@@ -195,3 +195,21 @@ def test_the_chart_sums_minutes_into_buckets_with_round_ticks(app: Flask, client
     ticks = [t.text for t in svg.iter(f"{SVG}text") if t.get("class") == "y-label"]
     assert ticks == ["0", "2", "4", "6", "8", "10"]
     assert client.get("/admin/dashboard?hours=25").status_code == 400
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(("language", "heading"), [("zh_Hans", "将“Spring news”发送给 4 位"),
+                                                  ("zh_Hant", "將「Spring news」寄送給 4 位")])
+def test_the_confirmation_reads_in_chinese_with_the_count_as_its_plural(
+        app: Flask, client: FlaskClient, admin: User, language: str, heading: str) -> None:
+    # The heading's plural once took the subject (a string) as its number: a 500 in Chinese.
+    add_users(app, 3)
+    announcement_id = create(app)
+    with app.app_context():
+        db.session.execute(db.update(User).where(User.id == admin.id).values(language=language))
+        db.session.commit()
+    page = client.get(f"/admin/announcements/{announcement_id}/send")
+    assert page.status_code == 200
+    title = re.search(r'id="confirm-title">([^<]+)<', page.get_data(as_text=True))
+    assert title is not None
+    assert heading in title.group(1)
