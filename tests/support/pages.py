@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -73,8 +74,16 @@ def scroll_problems(page: Any, where: str) -> list[str]:
     return [f"{where}: page is {widths[0]} px wide in a {widths[1]} px viewport"]
 
 
+FITS = "() => document.documentElement.scrollWidth <= window.innerWidth"
+
+
 def assert_no_horizontal_scroll(page: Any, where: str) -> None:
-    """The page is no wider than the viewport (nothing to scroll sideways)."""
+    """The page, once its layout has settled, is no wider than the viewport (nothing to scroll
+    sideways)."""
+    # Right after a viewport change or a live update the page may still be laying out; wait for it
+    # to fit (up to 5 s), then report what is still too wide.
+    with contextlib.suppress(Exception):
+        page.wait_for_function(FITS, timeout=5_000)
     problems = scroll_problems(page, where)
     assert not problems, problems[0]
 
