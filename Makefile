@@ -117,8 +117,8 @@ servers:
 	  else echo "Dovecot missing: sudo apt-get install dovecot-imapd dovecot-pop3d"; fi; \
 	fi
 
-## The suites run on PYTEST_WORKERS processes (pytest-xdist; 0: one process). On 2 cores 3 is the
-## fastest: the tests wait on SMTP, the databases and child processes about as much as they compute.
+## The suites run on PYTEST_WORKERS processes (pytest-xdist; 0: one process). 3 on 2 cores: one worker
+## spends about 4 minutes on the deployment's drills, mostly waiting, two take the rest; 4 was no faster.
 PYTEST_WORKERS ?= 3
 PYTEST := $(BIN)/pytest -n $(PYTEST_WORKERS)
 
