@@ -47,6 +47,8 @@ def require(name: str, url: str) -> None:
 PORT_BLOCK_START = 16000
 PORT_BLOCK_SIZE = 1000
 PORT_BLOCKS = 16
+# Where this process goes on in each block it has used.
+NEXT_OFFSET: dict[int, int] = {}
 
 
 def worker_index() -> int:
@@ -57,16 +59,23 @@ def worker_index() -> int:
 
 
 def free_port() -> int:
-    """A TCP port on loopback that nothing is listening on right now, from this worker's block."""
+    """A TCP port on loopback that nothing is listening on right now, from this worker's block.
+
+    The block is walked in turn from a random start, so that ports asked for together (several
+    listeners of one server) are never the same one, and a port is handed out again only after
+    the rest of the block.
+    """
     low = PORT_BLOCK_START + (worker_index() % PORT_BLOCKS) * PORT_BLOCK_SIZE
-    for _ in range(100):
-        port = random.randrange(low, low + PORT_BLOCK_SIZE)
+    offset = NEXT_OFFSET.setdefault(low, random.randrange(PORT_BLOCK_SIZE))
+    for step in range(PORT_BLOCK_SIZE):
+        port = low + (offset + step) % PORT_BLOCK_SIZE
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
-    with socket.socket() as sock:  # the block is crowded (another run on this machine): any port
+        NEXT_OFFSET[low] = (offset + step + 1) % PORT_BLOCK_SIZE
+        return port
+    with socket.socket() as sock:  # the block is full (other runs on this machine): any port
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
