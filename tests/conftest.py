@@ -159,6 +159,8 @@ def truncate_all(url: str) -> None:
     with engine.begin() as conn:
         for table in reversed(every):
             conn.execute(table.delete())
+        # Deleting the outbox appended its rows' removal to outbox_tally (a trigger): empty it too.
+        conn.execute(text("DELETE FROM outbox_tally"))
         conn.execute(text("SELECT setval(seqrelid::regclass, seqstart, false) FROM pg_sequence"))
 
 

@@ -166,7 +166,7 @@ def test_the_only_unconditional_requirements_are_flask_sqlalchemy_alembic_and_fl
     assert optional, "the extras are declared"
     assert all("extra ==" in str(r.marker) for r in optional), [str(r) for r in optional]
     extras = set(built.metadata().get_all("Provides-Extra") or [])
-    assert {"redis", "postgresql", "babel", "catcher", "dns", "ses", "all", "test"} <= extras
+    assert {"redis", "postgresql", "babel", "catcher", "dns", "ses", "metrics", "all", "test"} <= extras
 
 
 def test_the_wheel_carries_every_file_the_package_needs(built: Built) -> None:

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -24,12 +25,17 @@ from support.i18n_apps import PACKAGE_LOCALES, deliver, host_catalogue, mailbox_
 CATALOGUES = Path(i18n.__file__).parent / "translations"
 DISTRIBUTION = Path(flask_mailroom.__file__).resolve().parents[2]
 PLACEHOLDER = re.compile(r"%\(\w+\)[sdif]|%[sdif]")
+# The team's rule for Chinese: no space between a Chinese character (or full-width punctuation) and
+# a number or placeholder beside it ("已检查%(num)d个链接", not "已检查 %(num)d 个链接").
+HAN = r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]"
+NUMBER = r"(?:\d+|%\(\w+\)[sdif])"
+SPACED = re.compile(rf"{HAN} +{NUMBER}|{NUMBER} +{HAN}")
 CHINESE = {
     "zh_Hans": {"Development mailbox": "开发邮箱", "Envelope from": "信封发件人",
-                "Message deleted.": "邮件已删除。", "links": "已检查 1 个链接。", "bytes": "字节",
+                "Message deleted.": "邮件已删除。", "links": "已检查1个链接。", "bytes": "字节",
                 "bounced (hard)": "退信（硬退信）", "lang": "zh-Hans"},
     "zh_Hant": {"Development mailbox": "開發信箱", "Envelope from": "信封寄件者",
-                "Message deleted.": "郵件已刪除。", "links": "已檢查 1 個連結。", "bytes": "位元組",
+                "Message deleted.": "郵件已刪除。", "links": "已檢查1個連結。", "bytes": "位元組",
                 "bounced (hard)": "退信（硬退信）", "lang": "zh-Hant"},
 }
 ENGLISH = ("Development mailbox", "Delete all messages", "Search subject, addresses and body", "Received (")
@@ -75,11 +81,49 @@ def test_a_flask_babel_host_in_chinese_sees_the_mailbox_in_chinese(tmp_path: Pat
         assert words["Message deleted."] in deleted
 
 
+@pytest.mark.parametrize(("zone", "short"), [("UTC", "UTC"), ("Asia/Shanghai", "GMT+8"),
+                                             ("Asia/Kolkata", "GMT+5:30"), ("America/Bogota", "GMT-5")])
+def test_times_name_the_zone_short_as_the_app_does(tmp_path: Path, zone: str, short: str) -> None:
+    with mailbox_host(tmp_path, locale="zh_Hans", BABEL_DEFAULT_TIMEZONE=zone) as app:
+        mail_id = deliver(app)
+        client = app.test_client()
+        listing = client.get("/dev/mail").get_data(as_text=True)
+        page = client.get(f"/dev/mail/{mail_id}").get_data(as_text=True)
+        with app.test_request_context():
+            winter = i18n.zoned(datetime(2026, 1, 15, 12, 0, tzinfo=UTC))
+    assert f"接收时间（{short}）" in listing
+    assert f"（{short}），经由" in page
+    assert winter.endswith(f"（{short}）")
+    assert "世界时" not in listing + page
+    assert "标准时间" not in listing + page + winter
+
+
+def test_the_source_is_english_inside_a_chinese_sentence(tmp_path: Path) -> None:
+    with mailbox_host(tmp_path, locale="zh_Hant") as app:
+        page = app.test_client().get(f"/dev/mail/{deliver(app)}").get_data(as_text=True)
+    assert '經由<span translate="no" lang="en" id="devmail-source">catcher</span>' in page
+
+
 @pytest.mark.parametrize("locale", ["zh_Hans", "zh_Hant"])
 def test_timeline_labels_are_in_the_package_catalogue(tmp_path: Path, locale: str) -> None:
     with mailbox_host(tmp_path, locale=locale) as app, app.test_request_context():
         assert i18n.gettext("bounced (hard)") == CHINESE[locale]["bounced (hard)"]
         assert i18n.ngettext("%(num)d link checked.", "%(num)d links checked.", 1) == CHINESE[locale]["links"]
+
+
+def test_timeline_details_read_in_chinese_around_a_servers_words(tmp_path: Path) -> None:
+    from flask_mailroom.deliverability.timeline import ATTEMPT, REFUSED, Detail
+
+    refused = Detail(REFUSED, (("reply", "accepted"), ("refused", "550 5.1.1 no such user")))
+    attempt = Detail(ATTEMPT, (("num", "3"), ("error", "421 try later")))
+    assert refused.english() == "accepted (refused: 550 5.1.1 no such user)"
+    with mailbox_host(tmp_path, locale="zh_Hant") as app, app.test_request_context():
+        kept = '<code translate="no" lang="en">550 5.1.1 no such user</code>'
+        assert refused.html() == f"已接受（被拒絕：{kept}）"
+        assert attempt.html() == '第3次嘗試：<code translate="no" lang="en">421 try later</code>'
+    (tmp_path / "en").mkdir()
+    with mailbox_host(tmp_path / "en", locale="en") as app, app.test_request_context():
+        assert str(attempt.html()) == 'attempt 3: <code translate="no" lang="en">421 try later</code>'
 
 
 def test_the_hosts_layout_keeps_the_hosts_translations(tmp_path: Path) -> None:
@@ -208,3 +252,11 @@ def test_the_chinese_catalogues_are_translated_with_their_placeholders(locale: s
         problems += [f"{message.id!r}: {text!r}" for text in strings
                      if sorted(set(PLACEHOLDER.findall(text))) != wanted]
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("locale", ["zh_Hans", "zh_Hant"])
+def test_the_chinese_catalogues_put_no_space_around_numbers(locale: str) -> None:
+    spaced = [text for message in po(locale) if message.id
+              for text in (message.string if isinstance(message.string, tuple) else [message.string])
+              if SPACED.search(text or "")]
+    assert not spaced, "\n".join(spaced)

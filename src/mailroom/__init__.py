@@ -32,6 +32,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _trust_proxies(app)
     _bind_extensions(app)
     _register_web(app)
+    _register_health(app)
     _register_cli(app)
     _register_emails(app)
     error_reports.install(app)
@@ -74,6 +75,10 @@ def _bind_extensions(app: Flask) -> None:
     ext.login_manager.init_app(app)
     ext.csrf.init_app(app)
     ext.mail.init_app(app, clock=lambda: state(app).clock)
+    # Flask-Limiter keeps the first application's key prefix and default limits for good; each
+    # application built in one process (tests build many) must count under its own settings.
+    ext.limiter._key_prefix = app.config["RATELIMIT_KEY_PREFIX"]
+    ext.limiter.limit_manager.set_default_limits([])
     ext.limiter.init_app(app)
     ext.bootstrap.init_app(app)
     from mailroom import i18n
@@ -86,6 +91,17 @@ def _register_web(app: Flask) -> None:
     from mailroom.web import register
 
     register(app)
+
+
+def _register_health(app: Flask) -> None:
+    """Mount /healthz/live and /healthz/ready for load balancers: no sign-in, no CSRF, no rate limit."""
+    from flask_mailroom.health import health
+
+    from mailroom import extensions as ext
+
+    app.register_blueprint(health)
+    ext.csrf.exempt(health)
+    ext.limiter.exempt(health)
 
 
 def _register_cli(app: Flask) -> None:

@@ -41,5 +41,8 @@ def _configure_sqlite(dbapi_connection: Any, connection_record: Any) -> None:
 @event.listens_for(Engine, "begin")
 def _begin_immediate(connection: Connection) -> None:
     """Take SQLite's write lock up front, so a read never has to be upgraded and fail busy."""
-    if connection.dialect.name == "sqlite":
+    if connection.dialect.name != "sqlite":
+        return
+    # The hook is on every Engine in the process: another library's hook may have begun already.
+    if not getattr(connection.connection.dbapi_connection, "in_transaction", False):
         connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -45,8 +45,8 @@ def test_mass_send_is_confirmed_with_the_count_and_drafts_can_change(
 
     write_draft(page, live_server, "Spring news", "Hello everyone,\n\nWe shipped pages people enjoy.", False)
     expect(page.locator("#announcement-status")).to_have_text("draft")
-    expect(page.locator("#preview-text")).to_contain_text("Hello everyone,")
-    expect(page.locator("#preview-text")).not_to_contain_text("Hello root,")
+    expect(page.locator("#preview-text-en")).to_contain_text("Hello everyone,")
+    expect(page.locator("#preview-text-en")).not_to_contain_text("Hello root,")
     page.click("#edit-draft")
     page.fill("#subject", "Spring news, edited")
     page.click("#submit")
@@ -82,7 +82,7 @@ def test_mass_send_is_confirmed_with_the_count_and_drafts_can_change(
 
     page.set_viewport_size({"width": 1280, "height": 900})
     write_draft(page, live_server, "Never mind", "Scratch that.", True)
-    expect(page.locator("#preview-text")).to_contain_text("Hello root,")
+    expect(page.locator("#preview-text-en")).to_contain_text("Hello root,")
     page.click("#delete-draft")
     expect(page.locator(".alert-success")).to_have_text("Draft “Never mind” deleted.")
     expect(page.locator("#announcements")).not_to_contain_text("Never mind")

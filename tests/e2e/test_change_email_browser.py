@@ -53,7 +53,7 @@ def test_change_address_with_the_emailed_code(
                                                                      "content")
     assert request.post_data_json == {"email": NEW, "password": PASSWORD}
     assert sent.value.json()["data"] == {"email": NEW, "resend_after": 60, "expires_in": 600}
-    expect(page.locator("#email-change-message")).to_contain_text(f"We sent a code to {NEW}")
+    expect(page.locator("#change-state")).to_contain_text(f"We sent a code to {NEW}")
     expect(page.locator("#send-code")).to_be_disabled()
     expect(page.locator("#send-code-wait")).to_contain_text("You can ask for a new code in")
     expect(page.locator("#password-error")).to_have_count(0)

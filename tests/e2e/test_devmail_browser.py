@@ -105,6 +105,7 @@ def test_the_mailbox_lists_live_searches_shows_text_and_deletes(
     expect(page.locator(".alert-success")).to_contain_text("Message deleted.")
     expect(page.locator("#devmail-list tbody tr")).to_have_count(1)
     page.click("#devmail-clear")
+    page.click("#devmail-clear-confirm")
     expect(page.locator("#devmail-empty")).to_be_visible()
     assert console_errors == []
 

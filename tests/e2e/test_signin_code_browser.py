@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from mailroom.extensions import db
@@ -64,7 +65,7 @@ def test_sign_in_with_a_code_read_from_the_email(
     page.click("#submit")
     expect(page).to_have_url(live_server.url("/auth/login/code"))
     expect(page.locator("#signin-code-sent")).to_contain_text(ALICE)
-    expiry = re.compile(r"The code works for [45] min \d\d s more\.")
+    expiry = re.compile(r"The code works for [45] min(, \d+ sec)? more\.")
     expect(page.locator("#signin-code-expiry")).to_have_text(expiry)
     expect(page.locator("#signin-code-resend-wait")).to_contain_text("You can ask for a new code in")
     expect(page.locator("#signin-code-resend")).to_be_disabled()
@@ -73,8 +74,8 @@ def test_sign_in_with_a_code_read_from_the_email(
 
     page.fill("#code", "ZZZZZZ")
     page.click("#submit")
-    expect(page.locator("#code-error")).to_have_text("That code is not right: 2 tries left.")
-    expect(page.locator("#code")).to_be_focused()
+    expect(page.locator("#signin-code-said")).to_have_text("That code is not right: 2 tries left.")
+    expect(page).to_have_url(live_server.url("/auth/login/code"))
     assert_accessible(page, "sign-in code page with an error")
     page.set_viewport_size({"width": 360, "height": 800})
     assert_no_horizontal_scroll(page, "sign-in code page at 360 px")
@@ -131,4 +132,61 @@ def test_a_new_browser_is_asked_for_a_code_then_trusted(
     finally:
         other.close()
     assert len(delivered(mail_to, CHECK_SUBJECT, 2)) == 2, "only the other browser was asked again"
+    assert console_errors == []
+
+
+def posts_to(page: Page) -> list[str]:
+    """Every POST the page sends from now on (its URL), as the browser sends it."""
+    sent: list[str] = []
+    page.on("request", lambda request: sent.append(request.url) if request.method == "POST" else None)
+    return sent
+
+
+def wrong_code_then_reload_and_back(page: Page, said: str, answer: str) -> list[str]:
+    """Type a wrong code, then reload and go Back and Forward; the POSTs sent meanwhile."""
+    sent = posts_to(page)
+    page.click("#submit")  # an empty code: refused, answered on the page
+    expect(page.locator(said)).to_have_text("Enter the code from the email.")
+    page.fill("#code", "ZZZZZZ")
+    page.click("#submit")
+    expect(page.locator(said)).to_have_text(answer)
+    assert len(sent) == 2
+    response = page.reload()
+    assert response is not None
+    assert response.status == 200
+    expect(page.locator(said)).to_have_count(0)  # the answer is shown once
+    page.go_back()
+    page.go_forward()
+    assert "405" not in page.content()
+    return sent
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_a_wrong_code_answers_on_the_page_and_reload_or_back_never_posts_again(
+        page: Page, live_server: LiveServer, make_user: Callable[..., User],
+        screenshot: Callable[[Page, str], Path], console_errors: list[str], width: int) -> None:
+    make_user()
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(live_server.url("/auth/login/email"))
+    page.fill("#email", ALICE)
+    page.click("#submit")
+    expect(page).to_have_url(live_server.url("/auth/login/code"))
+    sent = wrong_code_then_reload_and_back(page, "#signin-code-said", "That code is not right: 2 tries left.")
+    screenshot(page, f"sign-in code page after a wrong code, a reload and Back at {width} px")
+    assert sent == [live_server.url("/auth/login/code")] * 2, "reload and Back sent no form again"
+    assert_accessible(page, "sign-in code page after a wrong code")
+    assert_no_horizontal_scroll(page, f"sign-in code page at {width} px")
+    assert console_errors == []
+
+
+def test_a_wrong_code_for_a_new_browser_answers_on_the_page_and_reload_never_posts_again(
+        page: Page, live_server: LiveServer, make_user: Callable[..., User],
+        console_errors: list[str]) -> None:
+    make_admin(live_server, make_user().id)
+    page.set_viewport_size({"width": 390, "height": 900})
+    submit_password(page, live_server)
+    expect(page).to_have_url(live_server.url("/auth/login/new-browser"))
+    sent = wrong_code_then_reload_and_back(page, "#new-browser-said", "That code is not right: 2 tries left.")
+    assert sent == [live_server.url("/auth/login/new-browser")] * 2, "reload and Back sent no form again"
+    assert_accessible(page, "new-browser page after a wrong code")
     assert console_errors == []

@@ -12,7 +12,7 @@ from flask_mailroom.compose.outbox import Attachment, Envelope, build_message, q
 
 from mailroom.extensions import db
 from mailroom.models import Announcement, User
-from mailroom.services import announcements
+from mailroom.services import announcement_preview, announcements
 from tests.support.announcements import add_users, outbox, rendered, user_named
 from tests.support.smtp import SMTPServer
 
@@ -182,7 +182,7 @@ def test_preview_goes_to_one_person_and_is_not_the_real_send(app: Flask,
                                                             people: dict[str, User]) -> None:
     announcement_id = announce(app)
     with app.app_context():
-        announcements.preview(announcement_id, user_named(app, "carol"))
+        announcement_preview.send(announcement_id, user_named(app, "carol"))
         assert db.session.get(Announcement, announcement_id).status == "draft"
     [row] = outbox(app)
     assert row.recipients == ["carol@example.com"]

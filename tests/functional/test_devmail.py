@@ -117,7 +117,14 @@ def test_the_mailbox_can_be_emptied(app: Flask, client: FlaskClient,
     refused = client.post("/dev/mail/clear")
     assert refused.status_code == 400
     token = csrf_token(client, "/dev/mail")
-    response = client.post("/dev/mail/clear", data={"csrf_token": token}, follow_redirects=True)
+    # It asks first, on a page of its own (the button is a link: no script needed).
+    asked = client.get("/dev/mail/clear").get_data(as_text=True)
+    assert "holds 1 message. Deleting it cannot be undone." in asked
+    unconfirmed = client.post("/dev/mail/clear", data={"csrf_token": token})
+    assert 'id="devmail-clear-confirm"' in unconfirmed.get_data(as_text=True)
+    assert 'id="devmail-empty" hidden' in client.get("/dev/mail").get_data(as_text=True)
+    response = client.post("/dev/mail/clear", data={"csrf_token": token, "confirmed": "yes"},
+                           follow_redirects=True)
     assert "Removed 1 message(s)" in response.get_data(as_text=True)
     assert 'id="devmail-empty"' in response.get_data(as_text=True)
 
@@ -169,3 +176,16 @@ def test_in_development_the_first_request_starts_a_worker_that_fills_the_mailbox
     assert wait_for(arrived, 20)
     page = app.test_client().get("/dev/mail").get_data(as_text=True)
     assert "Hello from make run" in page
+
+
+@pytest.mark.parametrize(("language", "via"), [("zh_Hans", "经由"), ("zh_Hant", "經由")])
+def test_in_chinese_the_source_stays_english_and_the_zone_is_short(
+        app: Flask, client: FlaskClient, deliver: Callable[[], int], language: str, via: str) -> None:
+    mail_id = deliver_one(app, deliver)
+    client.post("/language", data={"language": language, "csrf_token": csrf_token(client)})
+    page = client.get(f"/dev/mail/{mail_id}").get_data(as_text=True)
+    assert re.search(rf'（UTC），{via}<span translate="no" lang="en" id="devmail-source">\w+</span>', page)
+    listing = client.get("/dev/mail").get_data(as_text=True)
+    assert "（UTC）" in listing
+    assert "世界时" not in page + listing
+    assert "世界時" not in page + listing

@@ -1,5 +1,7 @@
 """Every page, crawled signed out, signed in, as an admin and in the development mailbox, in each
-language: a Chinese page must not still show a sentence of its English rendering."""
+language: a Chinese page must not still show a sentence of its English rendering, nor any run of
+Latin letters outside data and a few named words (the sentences its countdowns will write included),
+and no page may give two elements the same id."""
 
 from __future__ import annotations
 
@@ -13,9 +15,9 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from mailroom.extensions import db
 from mailroom.i18n import LANGUAGE_COOKIE
 from mailroom.models import User
-from mailroom.services import announcements, email_change, reset
+from mailroom.services import announcement_preview, announcements, email_change, reset
 from tests.conftest import csrf_token
-from tests.support.crawl import crawl, english_sentences, read
+from tests.support.crawl import crawl, duplicate_ids, english_sentences, latin_left, read
 from tests.support.languages import PASSWORD, add_speaker
 from tests.support.outbox import queued_code
 
@@ -72,6 +74,18 @@ def leftovers(english: dict[str, str], chinese: dict[str, str]) -> dict[str, set
     return found
 
 
+def latin_runs(chinese: dict[str, str]) -> dict[str, set[str]]:
+    """For each Chinese page, the segments that still hold Latin letters outside data."""
+    found = {path: latin_left(read(page).segments, DATA) for path, page in chinese.items()}
+    return {path: left for path, left in found.items() if left}
+
+
+def repeated_ids(pages: dict[str, str]) -> dict[str, set[str]]:
+    """For each page, the ids it gives to more than one element."""
+    found = {path: duplicate_ids(page) for path, page in pages.items()}
+    return {path: twice for path, twice in found.items() if twice}
+
+
 def crawl_as(client: FlaskClient, app: Flask, user_id: int | None, account_id: int,
              language: str) -> dict[str, str]:
     """The site in ``language``: a visitor by the menu's cookie, a member by the stored choice."""
@@ -94,7 +108,7 @@ def test_no_english_sentence_is_left_on_any_chinese_page(
     assert runner.invoke(args=["users", "grant-admin", "root@example.com"]).exit_code == 0
     with app.app_context():
         announcement = announcements.create("Spring news", "Things are growing.")
-        announcements.preview(announcement.id, db.session.get(User, admin))
+        announcement_preview.send(announcement.id, db.session.get(User, admin))
     deliver()  # into the development mailbox
     visitor, signed_in, root = app.test_client(), app.test_client(), app.test_client()
     token = csrf_token(visitor, "/auth/login")
@@ -111,8 +125,12 @@ def test_no_english_sentence_is_left_on_any_chinese_page(
                                    ("admin", root, admin)):
         english = crawl_as(client, app, user_id, member, "en")
         assert len(english) >= 8, (label, sorted(english))
+        for path, twice in repeated_ids(english).items():
+            problems[f"{label} en {path} repeats ids"] = sorted(twice)
         for language in CHINESE:
             chinese = crawl_as(client, app, user_id, member, language)
             for path, left in leftovers(english, chinese).items():
                 problems[f"{label} {language} {path}"] = sorted(left)
+            for path, left in latin_runs(chinese).items():
+                problems[f"{label} {language} {path} Latin"] = sorted(left)
     assert not problems, "\n".join(f"{page}: {left}" for page, left in problems.items())

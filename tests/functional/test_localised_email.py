@@ -20,7 +20,7 @@ from tests.support.accounts import without_browser_check, without_signin_notices
 from tests.support.languages import PASSWORD, add_speaker, script_of, user_named
 from tests.support.smtp import Received, SMTPServer
 
-RESET_SUBJECTS = {"en": "Reset your Mailroom password", "zh_Hans": "重置你的 Mailroom 密码",
+RESET_SUBJECTS = {"en": "Reset your Mailroom password", "zh_Hans": "重置您的 Mailroom 密码",
                   "zh_Hant": "重設您的 Mailroom 密碼"}
 LIFETIMES = {"en": "10 minutes", "zh_Hans": "10分钟", "zh_Hant": "10 分鐘"}
 CODE = re.compile(r"^\s+([A-Z0-9]{6})\s*$", re.MULTILINE)
@@ -74,9 +74,9 @@ def test_a_change_of_address_speaks_simplified_to_both_addresses(
     deliver()
     [code_mail] = smtp.wait_for(1)
     assert code_mail.rcpt_tos == ["wei.new@example.com"]
-    assert code_mail.message["Subject"] == "你的 Mailroom 验证码"
+    assert code_mail.message["Subject"] == "您的 Mailroom 验证码"
     assert script_of(whole(code_mail)) == "zh_Hans"
-    assert "有效期 10分钟" in code_mail.text()
+    assert "有效期10分钟" in code_mail.text()
     found = CODE.search(code_mail.text())
     assert found is not None
     changed = client.post("/account/email", json={"code": found.group(1)}, headers=headers)
@@ -84,10 +84,10 @@ def test_a_change_of_address_speaks_simplified_to_both_addresses(
     deliver()
     notice = smtp.wait_for(2)[1]
     assert notice.rcpt_tos == ["wei@example.com"]
-    assert notice.message["Subject"] == "你的 Mailroom 电子邮件地址已更改"
+    assert notice.message["Subject"] == "您的 Mailroom 电子邮件地址已更改"
     assert script_of(whole(notice)) == "zh_Hans"
     # 09:00 UTC on the test clock, shown in the user's own zone, which is named.
-    assert "2026年3月2日 17:00（中国标准时间）" in notice.text()
+    assert "2026年3月2日 17:00（GMT+8）" in notice.text()
     assert "1周内打开以下链接" in notice.text()
 
 
@@ -117,7 +117,7 @@ def test_one_announcement_reaches_each_reader_in_their_language(
     assert "New things" not in traditional.text()
     assert script_of(whole(traditional)) == "zh_Hant"
     assert simplified.message["Subject"] == "Mailroom 2.0 is out"
-    assert "小红，你好：" in simplified.text()
+    assert "小红，您好：" in simplified.text()
     assert "New things are here." in simplified.text()
     assert "退订公告" in simplified.html()
 

@@ -28,11 +28,13 @@ def ask(client: FlaskClient, email: str, address: str = "127.0.0.1") -> TestResp
                        environ_base=environ, follow_redirects=True)
 
 
-def reply(response: TestResponse) -> tuple[int, str, str]:
-    """What a person sees: the status, the final path and the flashed message."""
+def reply(response: TestResponse, email: str = "") -> tuple[int, str, str]:
+    """What a person sees: the status, the final path and the "check your email" text (the address
+    they typed, which the page repeats, left out)."""
     page = response.get_data(as_text=True)
-    start = page.index('role="alert">') if 'role="alert">' in page else 0
-    return response.status_code, response.request.path, page[start:page.find("</div>", start)]
+    start = page.index('id="reset-sent"') if 'id="reset-sent"' in page else 0
+    text = page[start:page.find('id="reset-again-form"', start)]
+    return response.status_code, response.request.path, text.replace(email, "<address>") if email else text
 
 
 def delivered(smtp: SMTPServer, deliver: Callable[[], int]) -> list[str]:
@@ -47,13 +49,15 @@ def test_per_address_limit_sends_nothing_more_and_answers_the_same(
         make_user: Callable[..., User]) -> None:
     make_user()
     make_user("bob", "bob@example.com")
-    replies = {reply(ask(app.test_client(), "alice@example.com")) for _ in range(4)}
-    replies.add(reply(ask(app.test_client(), "ALICE@example.com")))
-    replies.add(reply(ask(app.test_client(), "nobody@example.com")))
-    assert len(replies) == 1
-    status, path, message = replies.pop()
-    assert (status, path) == (200, "/auth/login")
-    assert "If an account uses that address" in message
+    known = [reply(ask(app.test_client(), "alice@example.com"), "alice@example.com") for _ in range(4)]
+    unknown = [reply(ask(app.test_client(), "nobody@example.com"), "nobody@example.com") for _ in range(4)]
+    # Every request for an address counts alike, so the pause the page tells marks no account.
+    assert known == unknown
+    status, path, message = known[0]
+    assert (status, path) == (200, "/auth/reset_password/sent")
+    assert "If an account uses <strong><address></strong>" in message
+    assert "may be paused until" not in known[0][2]
+    assert "may be paused until" in known[2][2]
     assert delivered(smtp, deliver) == ["alice@example.com"] * 2
     # The limit is per address: bob's first request still goes out.
     ask(client, "bob@example.com")
@@ -67,7 +71,7 @@ def test_per_client_limit_sends_nothing_more_and_answers_the_same(
     names = ["alice", "bob", "carol", "dave", "erin"]
     for name in names:
         make_user(name, f"{name}@example.com")
-    replies = {reply(ask(client, f"{name}@example.com")) for name in names}
+    replies = {reply(ask(client, f"{name}@example.com"), f"{name}@example.com") for name in names}
     assert len(replies) == 1
     assert sorted(delivered(smtp, deliver)) == ["alice@example.com", "bob@example.com", "carol@example.com"]
     # Another client is not held back by the first one's limit.
@@ -80,10 +84,17 @@ def test_a_spent_email_budget_sends_nothing_and_answers_the_same(
         app: Flask, smtp: SMTPServer, deliver: Callable[[], int],
         make_user: Callable[..., User]) -> None:
     make_user()
-    first = reply(ask(app.test_client(), "alice@example.com"))
-    second = reply(ask(app.test_client(), "alice@example.com"))
-    assert first == second == reply(ask(app.test_client(), "nobody@example.com"))
+    first = reply(ask(app.test_client(), "alice@example.com"), "alice@example.com")
+    second = reply(ask(app.test_client(), "alice@example.com"), "alice@example.com")
+    assert first == second == reply(ask(app.test_client(), "nobody@example.com"), "nobody@example.com")
     assert delivered(smtp, deliver) == ["alice@example.com"]
+    # Once the worker spent the budget, the page says so: for a known and an unknown address alike.
+    ask(app.test_client(), "nobody@example.com")
+    deliver()
+    paused = [reply(ask(app.test_client(), email), email) for email in ("alice@example.com",
+                                                                        "nobody@example.com")]
+    assert paused[0] == paused[1]
+    assert "may be paused until" in paused[0][2]
 
 
 @pytest.mark.parametrize("app_config", [{"RATELIMIT_RESET_PER_ADDRESS": "1 per hour",

@@ -82,7 +82,7 @@ def test_the_list_shows_both_browsers_and_ending_the_others_keeps_this_one(
     assert "Chrome on Windows" in page
     assert "198.51.100.7" in page
     assert page.count('class="list-group-item') == 2
-    assert post(laptop, "/account/sessions/end-others").status_code == 302
+    assert post(laptop, "/account/sessions/end-others").status_code == 303
     assert office.get("/account/").status_code == 302
     page = laptop.get("/account/").get_data(as_text=True)
     assert "Chrome on Windows" not in page
@@ -100,9 +100,10 @@ def test_one_session_is_ended_by_its_number_and_only_by_its_owner(
                                   "csrf_token": csrf_token(bob, "/auth/login")})
     page = laptop.get("/account/").get_data(as_text=True)
     other = page.split('data-current="no"')[0].rsplit('id="session-', 1)[1].split('"')[0]
-    assert post(bob, f"/account/sessions/{other}/end").status_code == 404
+    assert post(bob, f"/account/sessions/{other}/end").status_code == 303
+    assert "That session has already ended." in bob.get("/account/").get_data(as_text=True)
     assert office.get("/account/").status_code == 200
-    assert post(laptop, f"/account/sessions/{other}/end").status_code == 302
+    assert post(laptop, f"/account/sessions/{other}/end").status_code == 303
     assert office.get("/account/").status_code == 302
     assert laptop.get("/account/").status_code == 200
 
@@ -136,5 +137,5 @@ def test_the_password_form_shows_errors_beside_its_fields(app: Flask, make_user:
     laptop = browser(app, FIREFOX)
     response = post(laptop, "/account/password", {"current_password": "nope nope", "password": NEW,
                                                   "password2": NEW})
-    assert response.status_code == 400
-    assert 'id="current_password-error"' in response.get_data(as_text=True)
+    assert (response.status_code, response.location) == (303, "/account/#change-password")
+    assert 'id="current_password-error"' in laptop.get("/account/").get_data(as_text=True)

@@ -29,6 +29,7 @@ CSRF = re.compile(r'(csrf-token" content|name="csrf_token"(?: type="hidden")? va
 CODE_SUBJECT = "Your Mailroom sign-in code"
 CHECK_SUBJECT = "Your Mailroom code for a new browser"
 DEVICE_COOKIE = "mailroom_device"
+EXPIRED = "This code has expired or was already used. Ask for a new code."
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -46,6 +47,17 @@ def enter_code(client: FlaskClient, code: str, remember: bool = False) -> TestRe
     if remember:
         data["remember"] = "y"
     return client.post("/auth/login/code", data=data)
+
+
+def answered(client: FlaskClient, response: TestResponse, page: str = "/auth/login/code") -> str:
+    """A refused or accepted form's 303 back to its page, and that page's status area's answer
+    (shown once: the next view of the page has none)."""
+    assert (response.status_code, response.location) == (303, page)
+    shown = client.get(page).get_data(as_text=True)
+    found = re.search(r'id="(?:signin-code|new-browser)-said">([^<]*)<', shown)
+    assert found is not None, shown
+    assert "-said" not in client.get(page).get_data(as_text=True), "an answer is shown once"
+    return found.group(1)
 
 
 def sign_in(client: FlaskClient, identifier: str = "alice", password: str = PASSWORD) -> TestResponse:
@@ -137,8 +149,7 @@ def test_known_and_unknown_addresses_get_identical_replies_and_only_the_account_
         pages[0].get_data(as_text=True)
     wrong = [enter_code(known, "ABCDEF"), enter_code(unknown, "ABCDEF")]
     assert seen(wrong[0], ALICE) == seen(wrong[1], NOBODY)
-    assert wrong[0].status_code == 400
-    assert "That code is not right: 2 tries left." in wrong[0].get_data(as_text=True)
+    assert answered(known, wrong[0]) == answered(unknown, wrong[1]) == "That code is not right: 2 tries left."
     deliver()
     assert [m.rcpt_tos for m in smtp.wait_for(1)] == [[ALICE]]
     with app.app_context():
@@ -178,9 +189,7 @@ def test_the_right_code_in_another_browser_is_refused(
     ask_for_code(asker, ALICE)
     [code] = codes_to(smtp, deliver, ALICE, CODE_SUBJECT)
     ask_for_code(other, ALICE)
-    refused = enter_code(other, code)
-    assert refused.status_code == 400
-    assert "That code is not right: 2 tries left." in refused.get_data(as_text=True)
+    assert answered(other, enter_code(other, code)) == "That code is not right: 2 tries left."
     assert not signed_in(other)
     assert enter_code(asker, code).status_code == 302
     assert signed_in(asker)
@@ -193,16 +202,14 @@ def test_a_code_expires_and_three_wrong_tries_void_it(
     ask_for_code(client, ALICE)
     [code] = codes_to(smtp, deliver, ALICE, CODE_SUBJECT)
     clock.advance(301)
-    expired = enter_code(client, code)
-    assert expired.status_code == 400
-    assert "This code has expired or was already used." in expired.get_data(as_text=True)
+    assert answered(client, enter_code(client, code)) == EXPIRED
     clock.advance(60)
     ask_for_code(client, ALICE)
     [code] = set(codes_to(smtp, deliver, ALICE, CODE_SUBJECT)) - {code}
     for left in ("2 tries left", "1 try left"):
-        assert left in enter_code(client, "ZZZZZZ" if code != "ZZZZZZ" else "YYYYYY").get_data(as_text=True)
-    assert "no longer works" in enter_code(client, "YYYYYZ").get_data(as_text=True)
-    assert "no longer works" in enter_code(client, code).get_data(as_text=True)
+        assert left in answered(client, enter_code(client, "ZZZZZZ" if code != "ZZZZZZ" else "YYYYYY"))
+    assert "no longer works" in answered(client, enter_code(client, "YYYYYZ"))
+    assert "no longer works" in answered(client, enter_code(client, code))
     assert not signed_in(client)
 
 
@@ -217,13 +224,13 @@ def test_a_new_code_waits_for_the_cooldown_and_voids_the_earlier_one(
     assert 'id="signin-code-expiry" role="timer" data-wait-seconds="300"' in page
     token = csrf_token(client, "/auth/login")
     early = client.post("/auth/login/code/resend", data={"csrf_token": token})
-    assert early.status_code == 429
-    assert "You can ask for a new code in 1 min 00 s." in early.get_data(as_text=True)
+    assert answered(client, early) == "You can ask for a new code in 1 min."
     clock.advance(60)
     again = client.post("/auth/login/code/resend", data={"csrf_token": token})
-    assert (again.status_code, again.location) == (302, "/auth/login/code")
+    assert answered(client, again) == (f"If an account that can sign in by code uses {ALICE}, a new code "
+                                       "is on its way; the earlier one no longer works.")
     [second] = set(codes_to(smtp, deliver, ALICE, CODE_SUBJECT)) - {first}
-    assert "That code is not right" in enter_code(client, first).get_data(as_text=True)
+    assert "That code is not right" in answered(client, enter_code(client, first))
     assert enter_code(client, second).status_code == 302
 
 
@@ -369,8 +376,7 @@ def test_an_admin_in_a_new_browser_types_an_emailed_code_then_the_browser_is_tru
     assert "Browser: unknown browser" in text
     assert "https://mailroom.test/auth/reset_password_request" in text
     wrong = enter_check_code(client, "ZZZZZZ" if code != "ZZZZZZ" else "YYYYYY")
-    assert wrong.status_code == 400
-    assert "That code is not right: 2 tries left." in wrong.get_data(as_text=True)
+    assert answered(client, wrong, "/auth/login/new-browser") == "That code is not right: 2 tries left."
     done = enter_check_code(client, code)
     assert (done.status_code, done.location) == (302, "/")
     assert has_device_cookie(done)
@@ -403,7 +409,9 @@ def test_members_go_straight_in_unless_they_turn_the_check_on(
     token = csrf_token(client, "/account/")
     saved = client.post("/account/signin", data={"signin_codes": "1", "new_browser_check": "1",
                                                  "csrf_token": token})
-    assert (saved.status_code, saved.location) == (302, "/account/#signin")
+    assert (saved.status_code, saved.location) == (303, "/account/#signin")
+    card = client.get("/account/").get_data(as_text=True)
+    assert 'id="signin-message">Your sign-in settings are saved.<' in card
     assert sign_in(app.test_client()).location == "/auth/login/new-browser"
 
 
@@ -448,12 +456,15 @@ def test_the_check_follows_a_local_next_and_resends_after_the_cooldown(
     client.post("/auth/login?next=/account/", data={"identifier": "alice", "password": PASSWORD,
                                                     "next": "/account/", "csrf_token": token})
     [first] = codes_to(smtp, deliver, ALICE, CHECK_SUBJECT)
+    page = "/auth/login/new-browser"
     early = client.post("/auth/login/new-browser/resend", data={"csrf_token": token})
-    assert early.status_code == 429
+    assert answered(client, early, page) == "You can ask for a new code in 1 min."
     clock.advance(60)
-    assert client.post("/auth/login/new-browser/resend", data={"csrf_token": token}).status_code == 302
+    again = client.post("/auth/login/new-browser/resend", data={"csrf_token": token})
+    new_code = f"We emailed a new code to {ALICE}; the earlier one no longer works."
+    assert answered(client, again, page) == new_code
     [second] = set(codes_to(smtp, deliver, ALICE, CHECK_SUBJECT)) - {first}
-    assert enter_check_code(client, first).status_code == 400
+    assert "That code is not right" in answered(client, enter_check_code(client, first), page)
     done = enter_check_code(client, second)
     assert (done.status_code, done.location) == (302, "/account/")
 
@@ -474,7 +485,7 @@ def test_a_password_change_voids_a_pending_check(
         accounts.set_password(user, "an entirely new passphrase")
         db.session.commit()
     refused = enter_check_code(client, code)
-    assert refused.status_code == 400
+    assert answered(client, refused, "/auth/login/new-browser") == EXPIRED
     assert not signed_in(client)
 
 
@@ -497,3 +508,30 @@ def test_a_reset_trusts_the_browser_that_made_it(
     assert has_device_cookie(done)
     response = sign_in(client, password="a brand new passphrase")
     assert (response.status_code, response.location) == (302, "/")
+
+
+def test_code_pages_answer_with_a_303_and_a_get_of_every_post_address_is_a_page(
+        app: Flask, client: FlaskClient, make_user: Callable[..., User]) -> None:
+    alice = make_user()
+    ask_for_code(client, ALICE)
+    token = csrf_token(client, "/auth/login")
+    empty = client.post("/auth/login/code", data={"code": "", "csrf_token": token})
+    assert answered(client, empty) == "Enter the code from the email."
+    with client.session_transaction() as session:
+        assert "ABCDEF" not in repr(dict(session))
+    enter_code(client, "ABCDEF")
+    with client.session_transaction() as session:
+        assert "ABCDEF" not in repr(dict(session)), "the answer is kept, never the code"
+    resend = client.get("/auth/login/code/resend")
+    assert (resend.status_code, resend.location) == (303, "/auth/login/code")
+    assert "That code is not right" in client.get("/auth/login/code").get_data(as_text=True)
+    make_admin(app, alice.id)
+    checked = app.test_client()
+    sign_in(checked)
+    for path in ("/auth/login/new-browser", "/auth/login/new-browser/resend"):
+        shown = checked.get(path, follow_redirects=True)
+        assert shown.status_code == 200
+        assert 'id="new-browser-form"' in shown.get_data(as_text=True)
+    token = csrf_token(checked, "/")
+    refused = checked.post("/auth/login/new-browser", data={"code": "", "csrf_token": token})
+    assert answered(checked, refused, "/auth/login/new-browser") == "Enter the code from the email."

@@ -32,6 +32,13 @@ CASES = {
     "signin_guessing.py": (["--seconds", "120"],
                            rf"judged throttled/baseline={NUMBER} refused/judged time={NUMBER}"),
     "tutorial_kill.py": ([], r"tutorial=\d+/\d+ mailroom=\d+/\d+"),
+    "queue_scale.py": (["--users", "300", "--drain", "200"],
+                       rf"fanout_rate={NUMBER} status_ms={NUMBER} dashboard_ms={NUMBER} drain_rate={NUMBER} "
+                       rf"statements_per_copy={NUMBER} last/first={NUMBER} dead_tuples=\d+"),
+    "bulk.py": (["--quick"],
+                rf"fanout_rate={NUMBER} bytes_per_copy={NUMBER} cpu_per_copy_ms={NUMBER} "
+                rf"drain_rate={NUMBER} last/first={NUMBER} reset_s={NUMBER} status_ms={NUMBER} "
+                rf"dashboard_ms={NUMBER} dead_tuples=\d+ drain/flask_mail={NUMBER}"),
 }
 
 

@@ -13,11 +13,57 @@ from flask.testing import FlaskClient
 SKIPPED = frozenset({"script", "style", "pre", "code", "textarea", "svg", "option", "iframe", "kbd", "samp"})
 VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
                   "track", "wbr"})
-SHOWN_ATTRIBUTES = ("title", "aria-label", "placeholder", "alt")
+# Attributes a person reads, and the data attributes whose words the page's scripts write later
+# (countdowns, live progress, table cell labels on phones); the others hold ids, states and numbers.
+SHOWN_ATTRIBUTES = ("title", "aria-label", "placeholder", "alt", "label")
+SCRIPT_TEXT = re.compile(r"^data-(?!bs-)[a-z-]*(text|label|wait|every|updated|failed|following|retrying|done|"
+                         r"checking|unexpected|unreachable|answer|requested|messages)$")
 WORD = re.compile(r"[A-Za-z][A-Za-z']{2,}")
 # Latin words a Chinese page may show as they are: the product, language names, acronyms, units.
 KEPT = frozenset({"Mailroom", "English", "UTC", "HTML", "CSRF", "SMTP", "JSON", "Markdown", "URL", "ID",
                   "MB", "KB", "GMT"})
+
+
+# A Chinese page may show these Latin words as they are, and nothing else outside data: proper names
+# (the product; Gmail, whose clipping limit the dev mailbox measures against), the formats named by
+# their own names (Markdown, HTML), the short names of time zones (UTC, GMT+8) and unit symbols
+# (KB, MB, px), which Chinese writes the same way.
+LATIN_ALLOWED = frozenset({"Mailroom", "Gmail", "Markdown", "HTML", "UTC", "GMT", "KB", "MB", "px"})
+LATIN_RUN = re.compile(r"[A-Za-z]+")
+# Addresses, links and host names are data, written as they are in every language; {wait} is filled in.
+NOT_WORDS = re.compile(r"\{\w+\}|"
+                       r"\S+@\S+|https?://\S+|\b[\w.-]+\.(?:com|org|net|test|example|cn|tw|invalid)\b")
+
+
+def latin_left(segments: Iterable[str], data: Iterable[str]) -> set[str]:
+    """Segments that still hold an ASCII letter run once data (names, addresses, codes) and the
+    few allowed words are taken out: on a Chinese page, each is English left untranslated."""
+    known = sorted(set(data), key=len, reverse=True)
+    found = set()
+    for segment in segments:
+        bare = NOT_WORDS.sub(" ", segment)
+        for value in known:
+            bare = bare.replace(value, " ")
+        if any(run not in LATIN_ALLOWED for run in LATIN_RUN.findall(bare)):
+            found.add(segment)
+    return found
+
+
+def duplicate_ids(page: str) -> set[str]:
+    """The element ids a page uses more than once (each must name one element)."""
+    seen: set[str] = set()
+    twice = set()
+    for found in read_ids(page):
+        (twice if found in seen else seen).add(found)
+    return twice
+
+
+def read_ids(page: str) -> list[str]:
+    """Every id attribute of a page's elements, in order (scripts and templates included)."""
+    parser = PageText()
+    parser.feed(page)
+    parser.close()
+    return parser.ids
 
 
 class PageText(HTMLParser):
@@ -28,6 +74,7 @@ class PageText(HTMLParser):
         self.segments: list[str] = []
         self.links: list[str] = []
         self.stack: list[tuple[str, bool]] = []
+        self.ids: list[str] = []
 
     def _skipping(self) -> bool:
         """Whether the current element is inside code, a source, or data marked translate="no"."""
@@ -36,11 +83,16 @@ class PageText(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         """Note links, shown attributes and whether this element's text is the page's own."""
         values = dict(attrs)
+        if values.get("id") and not any(name == "template" for name, _ in self.stack):
+            self.ids.append(str(values["id"]))
         if tag == "a" and values.get("href"):
             self.links.append(str(values["href"]))
-        skip = tag in SKIPPED or values.get("translate") == "no"
+        # Text tagged with another language (the menu's "English") is in that language on purpose.
+        other_language = bool(values.get("lang")) and not str(values.get("lang")).startswith("zh")
+        skip = tag in SKIPPED or values.get("translate") == "no" or (tag != "html" and other_language)
         if not (skip or self._skipping()):
-            self.segments += [str(values[name]) for name in SHOWN_ATTRIBUTES if values.get(name)]
+            self.segments += [str(value) for name, value in attrs
+                              if value and (name in SHOWN_ATTRIBUTES or SCRIPT_TEXT.match(name))]
             if tag == "input" and values.get("type") in {"submit", "button"} and values.get("value"):
                 self.segments.append(str(values["value"]))
         if tag not in VOID:

@@ -21,7 +21,7 @@ PACKAGES = {"mailroom": Path(mailroom.__file__).parent,
 PUBLIC_MODULES = ("flask_mailroom", "flask_mailroom.clock", "flask_mailroom.compose",
                   "flask_mailroom.deliverability", "flask_mailroom.devmail", "flask_mailroom.engine",
                   "flask_mailroom.errors", "flask_mailroom.models", "flask_mailroom.queue",
-                  "flask_mailroom.settings", "flask_mailroom.i18n")
+                  "flask_mailroom.settings", "flask_mailroom.i18n", "flask_mailroom.health")
 # Flask-Mailroom's layers, lowest first: a module may import its own layer and those below it.
 LAYERS = (
     ("flask_mailroom.rules",),
@@ -31,7 +31,8 @@ LAYERS = (
     ("flask_mailroom.deliverability",),
     ("flask_mailroom.engine",),
     ("flask_mailroom.devmail",),
-    ("flask_mailroom.extension", "flask_mailroom.queue", "flask_mailroom.cli", "flask_mailroom"),
+    ("flask_mailroom.extension", "flask_mailroom.queue", "flask_mailroom.cli", "flask_mailroom.health",
+     "flask_mailroom"),
 )
 
 

@@ -8,8 +8,8 @@
 ``send`` returns once the message is stored; ``flask mail worker`` delivers it. These names are
 what a host needs; operators' APIs live in the public subpackages ``flask_mailroom.queue``,
 ``flask_mailroom.deliverability``, ``flask_mailroom.compose``, ``flask_mailroom.engine``,
-``flask_mailroom.devmail``, ``flask_mailroom.models``, ``flask_mailroom.settings`` and
-``flask_mailroom.clock``.
+``flask_mailroom.devmail``, ``flask_mailroom.health``, ``flask_mailroom.models``,
+``flask_mailroom.settings`` and ``flask_mailroom.clock``.
 """
 
 from flask_mail import Attachment, email_dispatched

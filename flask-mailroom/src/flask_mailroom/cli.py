@@ -86,11 +86,15 @@ def _warn_unknown_builders() -> None:
 @mail_cli.command("worker")
 @click.option("--burst", is_flag=True, help="Deliver what is due now, then exit.")
 @click.option("--poll", default=1.0, show_default=True, help="Seconds between polls when idle.")
-def worker_command(burst: bool, poll: float) -> None:
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=None,
+              help="Serve Prometheus metrics and health checks on this port (default: MAIL_METRICS_PORT; "
+                   "each worker on a machine needs its own).")
+def worker_command(burst: bool, poll: float, metrics_port: int | None) -> None:
     """Deliver queued mail until SIGTERM (finishing the message in hand), or once with --burst."""
     _log_to_stderr()
     _warn_unknown_builders()
-    worker = Worker(_app())
+    port = current_app.config.get("MAIL_METRICS_PORT") if metrics_port is None else metrics_port
+    worker = Worker(_app(), metrics_port=port)
     if burst:
         handled = worker.drain()
         click.echo(f"handled {handled} message(s): {_outcome(worker.stats)}")

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, scoped_session
 from flask_mailroom import schema
 from flask_mailroom.clock import Clock, SystemClock
 from flask_mailroom.compose import deferred
-from flask_mailroom.compose.deferred import Builder, Builders
+from flask_mailroom.compose.deferred import Builder, Builders, LayoutFunction, Screen
 from flask_mailroom.compose.message import Message
 from flask_mailroom.compose.mime import bare_address
 from flask_mailroom.compose.outbox import outbox_row
@@ -170,6 +170,16 @@ class Mail:
         returns a Message, or None when there is nothing to send. With ``each_attempt`` the message
         is rendered again at every attempt instead of stored (the function must be deterministic)."""
         self.builders.register(name, function, each_attempt=each_attempt)
+
+    def register_prepared(self, name: str, function: Builder, layout: LayoutFunction, *,
+                          screen: Screen | None = None) -> None:
+        """Let the worker fill deferred copies named ``name`` from a message laid out once:
+        ``function(address, params)`` returns a :class:`~flask_mailroom.compose.Copy` (the layout's
+        key and the copy's own values; it should not query or render), a Skip, or None;
+        ``layout(key)`` returns the Message rendered with :func:`~flask_mailroom.compose.slot`
+        markers, called once per key per worker process (None: its copies are skipped);
+        ``screen(params_list)`` tells, for a whole claimed batch at once, which copies still go out."""
+        self.builders.register_prepared(name, function, layout, screen)
 
     # --- sending ----------------------------------------------------------------------------------
 

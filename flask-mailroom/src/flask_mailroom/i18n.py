@@ -15,7 +15,7 @@ A host shows the package's strings on its own pages (a timeline's ``Entry.what``
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -141,19 +141,30 @@ def format_decimal(value: float) -> str:
     return str(babel_decimal(value))
 
 
+def _short_zone(local: datetime) -> str:
+    """A zone's short name at a moment, the same in every language: "UTC", else its offset ("GMT+8",
+    "GMT+5:30", "GMT" in London's winter), as abbreviations like CST name several zones."""
+    if str(local.tzinfo) == "UTC":
+        return "UTC"
+    minutes = int((local.utcoffset() or timedelta()).total_seconds() // 60)
+    if not minutes:
+        return "GMT"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"GMT{'+' if minutes > 0 else '-'}{hours}{f':{rest:02d}' if rest else ''}"
+
+
 def zone_name(moment: datetime | None = None) -> str:
-    """The long name of the current time zone at ``moment`` (default now), or "UTC" in English."""
+    """The short name of the current time zone at ``moment`` (default now): "UTC", "GMT+8"."""
     if not babel_in_use():
         return "UTC"
-    from babel.dates import get_timezone_name
-    from flask_babel import get_locale, get_timezone
+    from flask_babel import get_timezone
 
-    local = _aware(moment or datetime.now(UTC)).astimezone(get_timezone())
-    return str(get_timezone_name(local, width="long", locale=get_locale()))
+    return _short_zone(_aware(moment or datetime.now(UTC)).astimezone(get_timezone()))
 
 
 def zoned(moment: datetime) -> str:
-    """A moment in the current locale and time zone, followed by the zone's long name in brackets."""
+    """A moment in the current locale and time zone, then the zone's short name in brackets
+    ("Mar 2, 2026, 5:00:07 PM (GMT+8)"; full-width brackets in Chinese)."""
     return gettext("%(time)s (%(zone)s)", time=format_datetime(moment), zone=zone_name(moment))
 
 

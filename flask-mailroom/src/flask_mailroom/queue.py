@@ -11,11 +11,11 @@ from datetime import datetime, timedelta
 from html import escape
 
 from flask import current_app
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, func, literal_column, select, update
 
-from flask_mailroom.compose.deferred import unknown_builders
+from flask_mailroom.compose.deferred import builders
 from flask_mailroom.compose.message import Message
-from flask_mailroom.engine import heartbeats
+from flask_mailroom.engine import heartbeats, tally
 from flask_mailroom.engine.heartbeats import Engine, Lane, WorkerReport
 from flask_mailroom.models.outbox import BULK, TRANSACTIONAL, OutboxMessage, OutboxStatus
 from flask_mailroom.store import db, now, state
@@ -30,7 +30,9 @@ __all__ = [
     "QueueStatus",
     "RetryRefused",
     "WorkerReport",
+    "announcement_counts",
     "engine_status",
+    "oldest_waiting",
     "queue_status",
     "retry",
     "retry_failed",
@@ -73,30 +75,59 @@ def _count(*conditions: ColumnElement[bool]) -> int:
     return int(db.session.scalar(select(func.count()).select_from(OutboxMessage).where(*conditions)) or 0)
 
 
-def status_counts(*conditions: ColumnElement[bool]) -> dict[str, int]:
-    """How many outbox rows are in each status (every status present, zero when none)."""
-    query = select(OutboxMessage.status, func.count()).where(*conditions).group_by(OutboxMessage.status)
-    found = {str(status): int(count) for status, count in db.session.execute(query)}
+def _in(*statuses: str) -> ColumnElement[bool]:
+    """Rows in ``statuses``, written as literals: a prepared statement's generic plan can then
+    still use the partial indexes whose condition names them."""
+    return OutboxMessage.status.in_([literal_column(f"'{status}'") for status in statuses])
+
+
+def _complete(found: dict[str, int]) -> dict[str, int]:
+    """Every status, zero when none."""
     return {status: found.get(status, 0) for status in STATUSES}
+
+
+def status_counts(*conditions: ColumnElement[bool]) -> dict[str, int]:
+    """How many outbox rows are in each status (every status present, zero when none): summed
+    from the tally without conditions, counted when given some."""
+    if not conditions:
+        return _complete(dict(tally.by_status(tally.groups(db.session()))))
+    query = select(OutboxMessage.status, func.count()).where(*conditions).group_by(OutboxMessage.status)
+    return _complete({str(status): int(count) for status, count in db.session.execute(query)})
+
+
+def announcement_counts(ids: list[int]) -> dict[int, dict[str, int]]:
+    """How many copies of each announcement in ``ids`` are in each status (from the tally)."""
+    found = tally.by_announcement(tally.groups(db.session()), set(ids))
+    return {aid: _complete(dict(found.get(aid, {}))) for aid in ids}
 
 
 def oldest_waiting() -> datetime | None:
     """When the oldest message not yet delivered (queued or being sent) was written."""
     found: datetime | None = db.session.scalar(
-        select(func.min(OutboxMessage.created_at)).where(OutboxMessage.status.in_(WAITING)))
+        select(func.min(OutboxMessage.created_at)).where(_in(*WAITING)))
     return found
+
+
+def unknown_builders(groups: list[tally.Group]) -> dict[str, int]:
+    """Waiting deferred rows whose builder is not registered: name -> how many rows."""
+    known = builders().functions
+    return {name: count for name, count in tally.by_builder(groups, WAITING).items()
+            if name not in known}
 
 
 def queue_status() -> QueueStatus:
     """Counts by status, what is due, expired claims, the oldest waiting message and the deferred
-    messages no registered builder can build; ends the read transaction."""
+    messages no registered builder can build, without counting the whole outbox; ends the read
+    transaction."""
     moment = now()
+    groups = tally.groups(db.session())
+    counts = _complete(dict(tally.by_status(groups)))
+    later = sum(tally.not_due(db.session(), moment).values())
     snapshot = QueueStatus(
-        counts=status_counts(),
-        due_now=_count(OutboxMessage.status == QUEUED, OutboxMessage.next_attempt_at <= moment),
-        expired_claims=_count(OutboxMessage.status == SENDING, OutboxMessage.claimed_until < moment),
+        counts=counts, due_now=max(0, counts[QUEUED] - later),
+        expired_claims=_count(_in(SENDING), OutboxMessage.claimed_until < moment),
         oldest_waiting=oldest_waiting(), taken_at=moment,
-        unknown_builders=unknown_builders(db.session()),
+        unknown_builders=unknown_builders(groups),
     )
     db.session.commit()
     return snapshot

@@ -38,8 +38,10 @@ OUTBOX = "Outbox"
 ENGINE = "Delivery engine"
 DELIVERABILITY = "Deliverability"
 DEV_MAILBOX = "Development mailbox"
+MONITORING = "Monitoring"
 #: The groups of ``SETTINGS``, in the order the documentation shows them.
-GROUPS: tuple[str, ...] = (FLASK_MAIL, TRANSPORT, STORAGE, OUTBOX, ENGINE, DELIVERABILITY, DEV_MAILBOX)
+GROUPS: tuple[str, ...] = (FLASK_MAIL, TRANSPORT, STORAGE, OUTBOX, ENGINE, MONITORING, DELIVERABILITY,
+                           DEV_MAILBOX)
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("OUTBOX_PURGE_INTERVAL", 3600, "int",
             "Seconds between a worker's background purges of old bodies (0: never).", OUTBOX),
     # --- the delivery engine --------------------------------------------------------------------
+    Setting("MAIL_VACUUM_DEAD_ROWS", 50_000, "int",
+            "PostgreSQL: a worker runs VACUUM (ANALYZE) on the outbox once its dead rows pass this "
+            "many, or a fifth of its live rows (at least 1,000), one worker at a time, for servers "
+            "where autovacuum is off or lags behind a drain (0: never).", ENGINE),
+    Setting("MAIL_VACUUM_INTERVAL", 60, "int",
+            "Seconds between a worker's checks of the outbox's dead rows (MAIL_VACUUM_DEAD_ROWS).", ENGINE),
     Setting("MAIL_CONNECTIONS", 8, "int", "Concurrent SMTP connections per worker process.", ENGINE),
     Setting("MAIL_RESERVED_CONNECTIONS", 1, "int",
             "Of those, how many carry account mail only (never bulk); at most connections - 1.", ENGINE),
@@ -137,6 +145,14 @@ SETTINGS: tuple[Setting, ...] = (
             ENGINE),
     Setting("REDIS_KEY_PREFIX", "mailroom:", "str", "Prefix of every Redis key the mail core writes.",
             ENGINE),
+    # --- monitoring -----------------------------------------------------------------------------
+    Setting("MAIL_METRICS_PORT", None, "int | None",
+            "Port on which ``flask mail worker`` serves Prometheus metrics (``/metrics``) and its "
+            "health (``/healthz/live``, ``/healthz/ready``); unset: none. Several workers on one machine "
+            "need one port each: ``--metrics-port`` overrides it per process.", MONITORING),
+    Setting("MAIL_METRICS_HOST", "127.0.0.1", "str",
+            "Address that port listens on (``0.0.0.0``: every interface, for a scraper on another host).",
+            MONITORING),
     # --- deliverability -------------------------------------------------------------------------
     Setting("MAIL_FEEDBACK_ID", None, "str | None",
             "Sender part of the ``Feedback-ID`` header (no header when unset).", DELIVERABILITY),

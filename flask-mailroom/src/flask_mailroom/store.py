@@ -8,6 +8,8 @@ database by default, or ``MAILROOM_DATABASE_URL``.
 
 from __future__ import annotations
 
+import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,12 +18,17 @@ from typing import Any
 from flask import Flask, current_app
 from flask.globals import app_ctx
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 from flask_mailroom.clock import Clock, SystemClock
 from flask_mailroom.settings import DeliverySettings
 
 KEY = "mail"
+# A pooled connection given back less than this many seconds ago is not pinged at its next checkout.
+PING_AFTER_IDLE = 1.0
+IDLE_SINCE = "mailroom_idle_since"
+_PINGING_WHEN_IDLE: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 def engine_url(url: str) -> str:
@@ -38,6 +45,41 @@ def _sqlite_waits(dbapi_connection: Any, connection_record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA busy_timeout=15000")
         cursor.close()
+
+
+def _note_idle(dbapi_connection: Any, connection_record: Any) -> None:
+    """Remember when a connection went back to the pool (none when it was invalidated)."""
+    if connection_record is not None:
+        connection_record.info[IDLE_SINCE] = time.monotonic()
+
+
+def _ping_if_idle(engine: Engine) -> Callable[[Any, Any, Any], None]:
+    """A checkout hook pinging a connection that sat idle (a fresh one, or one just given back, is
+    alive); a dead one is replaced by the pool (DisconnectionError)."""
+    def checkout(dbapi_connection: Any, connection_record: Any, proxy: Any) -> None:
+        idle_since = connection_record.info.get(IDLE_SINCE)
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise DisconnectionError("the pooled connection did not answer a ping") from error
+        if not alive:
+            raise DisconnectionError("the pooled connection did not answer a ping")
+    return checkout
+
+
+def ping_when_idle(engine: Engine) -> None:
+    """Ping pooled connections only after PING_AFTER_IDLE seconds unused, instead of at every
+    checkout (``pool_pre_ping``): a worker checks a connection out for every claim and every
+    deferred email, and a ping per checkout is a round trip each time."""
+    if engine in _PINGING_WHEN_IDLE or not engine.pool._pre_ping:
+        return
+    _PINGING_WHEN_IDLE.add(engine)
+    # SQLAlchemy has no public switch for pre-ping on an existing engine; the hook above replaces it.
+    engine.pool._pre_ping = False
+    event.listen(engine, "checkin", _note_idle)
+    event.listen(engine, "checkout", _ping_if_idle(engine))
 
 
 def _context_id() -> int:

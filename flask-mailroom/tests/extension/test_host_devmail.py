@@ -42,7 +42,9 @@ def test_the_dev_mailbox_shows_delivered_mail_in_development_only(
     assert "default-src 'none'" in framed.headers["Content-Security-Policy"]
     with client.get("/dev/mail/static/devmail.js") as script:
         assert script.status_code == 200
-    assert client.post("/dev/mail/clear").status_code == 302
+    assert "Delete all messages?" in client.post("/dev/mail/clear").get_data(as_text=True)
+    assert "Hello &lt;dev&gt;" in client.get("/dev/mail").get_data(as_text=True)
+    assert client.post("/dev/mail/clear", data={"confirmed": "yes"}).status_code == 302
     assert "Hello &lt;dev&gt;" not in client.get("/dev/mail").get_data(as_text=True)
     with app.app_context():
         db.engine.dispose()

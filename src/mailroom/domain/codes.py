@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from enum import Enum
 
 from mailroom.domain.addresses import email_key
 from mailroom.domain.errors import (
@@ -194,6 +195,28 @@ class CodePolicy:
     def _void(record: CodeRecord) -> CodeRecord:
         """The record without its code (used, expired or exhausted), counters kept."""
         return replace(record, code_hash=None, email=None, expires_at=None)
+
+
+class CodeState(Enum):
+    """The one state a page shows for a code: waiting, voided by wrong tries, timed out, or used."""
+
+    PENDING = "pending"
+    VOID = "void"
+    EXPIRED = "expired"
+    USED = "used"
+
+
+def code_state(record: CodeRecord | None, now: datetime, max_attempts: int) -> CodeState:
+    """The state of the record's code at ``now`` (no record: EXPIRED): VOID while its wrong tries
+    still count, USED when it holds no code any more (used, voided once its tries are forgotten, or
+    dropped by a try after it expired), else PENDING or EXPIRED."""
+    if record is None:
+        return CodeState.EXPIRED
+    if record.failures_at(now) >= max_attempts:
+        return CodeState.VOID
+    if record.is_live(now):
+        return CodeState.PENDING
+    return CodeState.EXPIRED if record.code_hash is not None else CodeState.USED
 
 
 def code_matches(key: bytes, purpose: str, user_id: int, record: CodeRecord, code: str) -> bool:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from pathlib import Path
+from zoneinfo import TZPATH, ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 ENGLISH = "en"
 SIMPLIFIED = "zh_Hans"
@@ -73,4 +74,49 @@ def _zones() -> frozenset[str]:
 
 def timezone_names() -> list[str]:
     """Every zone a person may choose, sorted, for the account page's menu."""
-    return sorted(name for name in _zones() if "/" in name or name == DEFAULT_TIMEZONE)
+    return sorted(canonical_zones())
+
+
+# The tz database's backward-compatible names (US/Eastern, Etc/GMT+8): kept working, never offered.
+LEGACY_PREFIXES = ("Etc/", "US/", "SystemV/", "Brazil/", "Canada/", "Chile/", "Mexico/")
+
+
+@cache
+def canonical_zones() -> dict[str, str]:
+    """The zones the tz database lists for places (zone.tab), each with its ISO country code; without
+    that file, every zone outside the legacy groups (country unknown: "")."""
+    for folder in TZPATH:
+        listed = _zone_tab(Path(folder) / "zone.tab")
+        if listed:
+            return listed
+    return {name: "" for name in _zones() if "/" in name and not name.startswith(LEGACY_PREFIXES)}
+
+
+def canonical_zone(name: str | None) -> str | None:
+    """The listed zone an old alias stands for (Asia/Calcutta: Asia/Kolkata, US/Eastern:
+    America/New_York), so the menu shows a stored alias as the place it is; else the name itself."""
+    target = _links().get(name or "")
+    return target if target in canonical_zones() else name
+
+
+@cache
+def _links() -> dict[str, str]:
+    """``alias → zone`` from the tz database's compiled source (tzdata.zi), when this machine has it."""
+    for folder in TZPATH:
+        try:
+            lines = (Path(folder) / "tzdata.zi").read_text(encoding="utf-8").splitlines()
+        except OSError:
+            continue
+        links = [line.split() for line in lines if line.startswith("L ")]
+        return {link[2]: link[1] for link in links if len(link) == 3}
+    return {}
+
+
+def _zone_tab(path: Path) -> dict[str, str]:
+    """``zone → country`` from a zone.tab file, for the zones this machine can load (empty if none)."""
+    try:
+        rows = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()]
+    except OSError:
+        return {}
+    places = [row for row in rows if len(row) > 2 and not row[0].startswith("#")]
+    return {row[2]: row[0] for row in places if row[2] in _zones()}

@@ -1,14 +1,20 @@
-"""Waits told to people: one wording for every cooldown, lockout and expiry, here and in account.js."""
+"""Waits told to people: every cooldown, lockout and expiry is split the same way here, then worded in
+the reader's language (``mailroom.i18n.wait`` on the server, ``static/js/waits.js`` in the browser)."""
 
 from __future__ import annotations
 
 import math
 
+# The units a wait is told in, largest first, with their length in seconds.
+UNITS = (("hour", 3600), ("minute", 60), ("second", 1))
 
-def format_wait(seconds: float) -> str:
-    """``47 s`` under a minute, else ``2 min 05 s`` (rounded up, never negative)."""
-    whole = max(0, math.ceil(seconds))
-    if whole < 60:
-        return f"{whole} s"
-    minutes, rest = divmod(whole, 60)
-    return f"{minutes} min {rest:02d} s"
+
+def wait_parts(seconds: float) -> list[tuple[str, int]]:
+    """The non-zero hours, minutes and seconds of a wait, rounded up and never negative (0 s at the end)."""
+    left = max(0, math.ceil(seconds))
+    parts = []
+    for unit, size in UNITS:
+        count, left = divmod(left, size)
+        if count:
+            parts.append((unit, count))
+    return parts or [("second", 0)]

@@ -1,22 +1,27 @@
-"""One reader's copy of an announcement: rendered by the worker at each attempt, or as a preview."""
+"""One reader's copy of an announcement: filled by the worker from a layout made once per language,
+rendered whole for a preview.
+
+The worker lays each (announcement, language) out once per process, rendered with slot markers
+for what is each reader's own (name, address, unsubscribe token); a copy is then a few bytes joins.
+Whether readers are still subscribed is asked once per claimed batch, not once per copy."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from flask_mail import Message
 from flask_mailroom import Mail
-from flask_mailroom.compose import Attachment, Envelope, compose, stream_headers
-from flask_mailroom.queue import BULK, OutboxMessage
+from flask_mailroom.compose import Attachment, Copy, Envelope, compose, slot, stream_headers
+from flask_mailroom.queue import BULK
+from sqlalchemy import ARRAY, Integer, any_, bindparam, select
 
-from mailroom.emails import queue
 from mailroom.extensions import db
-from mailroom.i18n import _
 from mailroom.models import Announcement, User
-from mailroom.services.announcement_audience import Recipient, as_recipient, still_subscribed
-from mailroom.services.announcement_drafting import files_of, get
+from mailroom.services.announcement_audience import Recipient, still_subscribed
+from mailroom.services.announcement_drafting import files_of
 from mailroom.state import state
 from mailroom.urls import external_url
 
@@ -83,6 +88,47 @@ def personalised(content: Content, recipient: Recipient, subject_prefix: str = "
                    greeting=content.greeting)
 
 
+# The layout's own recipient, never used: every copy brings its own.
+LAYOUT_RECIPIENT = "reader@layout.invalid"
+
+
+def layout(key: tuple[int, str]) -> Message | None:
+    """The copy of announcement ``key[0]`` in language ``key[1]`` with slot markers for the
+    reader's name, address and unsubscribe token (the templates show no time: no zone in the key);
+    None when the announcement is gone."""
+    announcement_id, language = key
+    content = _cached_content(announcement_id)
+    if content is None:
+        return None
+    reader = Recipient(0, slot("name"), LAYOUT_RECIPIENT, slot("token"), language or None, None)
+    message = personalised(content, reader)
+    # The body's address is a slot too; compose needed a real address for its checks.
+    message.body = (message.body or "").replace(LAYOUT_RECIPIENT, slot("email"))
+    message.html = (message.html or "").replace(LAYOUT_RECIPIENT, slot("email")) or None
+    return message
+
+
+def copy_of(address: str, params: Mapping[str, Any]) -> Copy:
+    """In the worker, at every attempt: which layout a copy fills and the reader's own values
+    (no query, no rendering)."""
+    name = str(params["name"])
+    return Copy(layout=(int(params["announcement"]), str(params.get("lang") or "")), to=(name, address),
+                values={"name": name, "email": address, "token": quote(str(params["token"]), safe="")})
+
+
+def still_going(params: Sequence[Mapping[str, Any]]) -> list[bool]:
+    """For a claimed batch of copies, in one query: whether each reader still exists and still
+    wants announcements."""
+    wanted = sorted({int(one["user"]) for one in params})
+    if db.session.get_bind().dialect.name == "postgresql":
+        # One array parameter: the statement is the same whatever the batch's size.
+        among = User.id == any_(bindparam("ids", wanted, type_=ARRAY(Integer)))
+    else:
+        among = User.id.in_(wanted)
+    subscribed = set(db.session.scalars(select(User.id).where(among, User.subscribed)))
+    return [int(one["user"]) in subscribed for one in params]
+
+
 def _cached_content(announcement_id: int) -> Content | None:
     """The announcement's content, read from the database once per process (it never changes)."""
     kept: dict[int, Content] = state().services.setdefault(CONTENTS, {})
@@ -111,15 +157,7 @@ def build_copy(address: str, params: Mapping[str, Any]) -> Message | None:
 
 
 def register_builders(extension: Mail) -> None:
-    """Let the worker render announcement copies (called by the application factory)."""
-    extension.register_builder(TEMPLATE, build_copy, each_attempt=True)
+    """Let the worker fill announcement copies from prepared layouts (called by the application
+    factory); ``build_copy`` renders a copy whole, the way it was done before."""
+    extension.register_prepared(TEMPLATE, copy_of, layout, screen=still_going)
 
-
-def preview(announcement_id: int, user: User) -> OutboxMessage:
-    """Queue one copy to ``user`` alone, marked as a preview; it never counts as the real send."""
-    announcement = get(announcement_id)
-    message = personalised(content_of(announcement), as_recipient(user), _("[Preview]") + " ")
-    row = queue(message, template=TEMPLATE, kind=BULK)
-    row.meta = {"preview_of": announcement.id}
-    db.session.commit()
-    return row

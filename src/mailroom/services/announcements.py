@@ -10,27 +10,28 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from flask import Flask, current_app
-from flask_mailroom.compose import Intent, bare_address, check_header_value, split_address
-from flask_mailroom.errors import MailError
+from flask_mailroom.compose import Intent, bare_address
 from flask_mailroom.queue import BULK, OutboxMessage
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from mailroom.domain.errors import DomainError
 from mailroom.extensions import db, mail
 from mailroom.models import Announcement, User
 from mailroom.services.announcement_audience import (
-    TOKEN_SHAPE,
     Recipient,
     as_recipient,
     check_token,
+    copy_key,
+    copy_key_prefix,
     count_recipients,
     eligible,
     set_subscribed,
+    usable,
 )
 from mailroom.services.announcement_copies import (
     TEMPLATE,
@@ -38,7 +39,6 @@ from mailroom.services.announcement_copies import (
     build_copy,
     content_of,
     personalised,
-    preview,
     register_builders,
     version_for,
 )
@@ -70,7 +70,7 @@ __all__ = [
     "SUBJECT_MAX", "TEMPLATE", "AnnouncementError", "Content", "FanOut", "Recipient", "Summary",
     "as_recipient", "build_copy", "check_attachments", "check_text", "check_token", "content_of",
     "count_recipients", "create", "dedupe_key", "delivery_counts", "files_of", "find_unfinished", "get",
-    "personalised", "preview", "recent", "register_builders", "render_markdown", "running_fan_outs",
+    "personalised", "recent", "register_builders", "render_markdown", "running_fan_outs",
     "send", "send_in_background", "set_subscribed", "summary", "translated", "version_for",
 ]
 
@@ -94,17 +94,16 @@ class FanOut:
     unusable: int = 0
 
 
-def dedupe_key(announcement_id: int, user_id: int) -> str:
-    """The key that lets each user hold at most one copy of an announcement in the outbox."""
-    return f"announcement:{announcement_id}:user:{user_id}"
+# One rule for the key of a user's copy: the audience module's (it also counts who a send reaches).
+dedupe_key = copy_key
 
 
 def _recipients_after(last_id: int, limit: int) -> list[Recipient]:
-    """The next ``limit`` eligible users after ``last_id``, in id order."""
+    """The next ``limit`` eligible users after ``last_id``, in id order (plain rows: no ORM loading)."""
     query = (select(User.id, User.username, User.email, User.unsubscribe_token, User.language,
                     User.timezone)
              .where(eligible(), User.id > last_id).order_by(User.id).limit(limit))
-    return [Recipient(*row) for row in db.session.execute(query)]
+    return [Recipient(*row) for row in db.session.connection().execute(query)]
 
 
 def _existing_keys(keys: Sequence[str]) -> set[str]:
@@ -121,26 +120,21 @@ def _pending(announcement_id: int, batch: Sequence[Recipient]) -> list[Recipient
 
 
 def _usable(recipient: Recipient) -> bool:
-    """Whether the recipient's stored name, address and token can go into a copy (logged if not);
-    the shared parts (subject, files) were checked when the announcement was stored."""
-    try:
-        check_header_value("To", recipient.username)
-        check_header_value("To", recipient.email)
-        split_address((recipient.username, recipient.email))
-        if not TOKEN_SHAPE.fullmatch(recipient.unsubscribe_token):
-            raise ValueError("unusable unsubscribe token")
-    except (DomainError, MailError, ValueError) as error:
-        log.warning("announcement copy: skipping user %s: %s", recipient.id, error)
-        return False
-    return True
+    """The audience's rule for a recipient who can go into a copy; the others are logged (the shared
+    parts, subject and files, were checked when the announcement was stored)."""
+    if usable(recipient):
+        return True
+    log.warning("announcement copy: skipping user %s: unusable stored name, address or "
+                "unsubscribe token", recipient.id)
+    return False
 
 
-def _intent(content: Content, recipient: Recipient) -> Intent:
-    """The outbox row of one copy: only what is personal; the worker renders the rest."""
-    params: dict[str, str | int] = {"announcement": content.id, "user": recipient.id,
-                                    "name": recipient.username, "token": recipient.unsubscribe_token,
-                                    "lang": recipient.language or "", "tz": recipient.timezone or ""}
-    return Intent(recipient.email, params, dedupe_key(content.id, recipient.id))
+def _intents_of(content: Content, recipients: Sequence[Recipient]) -> list[Intent]:
+    """The outbox rows of the copies: only what is personal; the worker renders the rest."""
+    key = copy_key_prefix(content.id)
+    return [Intent(r.email, {"announcement": content.id, "user": r.id, "name": r.username,
+                             "token": r.unsubscribe_token, "lang": r.language or "", "tz": r.timezone or ""},
+                   f"{key}{r.id}") for r in recipients]
 
 
 def _copies_exist(announcement_id: int) -> bool:
@@ -151,24 +145,46 @@ def _copies_exist(announcement_id: int) -> bool:
     return found is not None
 
 
-def _queue_batch(content: Content, batch: Sequence[Recipient], *, first_run: bool = False,
-                 retried: bool = False) -> tuple[int, int]:
-    """Queue the copies a batch still lacks in one transaction; (queued, unusable). On a first run
-    nobody has a copy yet, so nothing is looked up unless a concurrent run got in first."""
-    pending = list(batch) if first_run and not retried else _pending(content.id, batch)
-    intents = [_intent(content, r) for r in pending if _usable(r)]
+def _intents(content: Content, batch: Sequence[Recipient], first_run: bool) -> tuple[list[Intent], int]:
+    """The copies a batch still lacks (on a first run nobody has one yet, so nothing is looked
+    up), and how many recipients could not be used; ends its read transaction."""
+    pending = list(batch) if first_run else _pending(content.id, batch)
+    intents = _intents_of(content, [r for r in pending if _usable(r)])
+    return intents, len(pending) - len(intents)
+
+
+def _write(content: Content, batch: Sequence[Recipient], intents: Sequence[Intent]) -> int:
+    """Queue ``intents`` in one transaction; how many. If a concurrent run of the same
+    announcement queued some of these first, keep theirs and queue the rest."""
     sender = bare_address(current_app.config["MAIL_DEFAULT_SENDER"])
     try:
         mail.defer_many(TEMPLATE, intents, kind=BULK, subject=content.subject, sender=sender,
-                            announcement_id=content.id)
+                        announcement_id=content.id)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        if retried:
-            raise
-        # Another run of the same announcement queued some of these first: keep theirs.
-        return _queue_batch(content, batch, retried=True)
-    return len(intents), len(pending) - len(intents)
+        again, _ = _intents(content, batch, first_run=False)
+        mail.defer_many(TEMPLATE, again, kind=BULK, subject=content.subject, sender=sender,
+                        announcement_id=content.id)
+        db.session.commit()
+        return len(again)
+    return len(intents)
+
+
+def _queue_batch(content: Content, batch: Sequence[Recipient], *, first_run: bool = False) -> tuple[int, int]:
+    """Queue the copies a batch still lacks in one transaction; (queued, unusable)."""
+    intents, unusable = _intents(content, batch, first_run)
+    return _write(content, batch, intents), unusable
+
+
+def _write_in_context(app: Flask, content: Content, batch: Sequence[Recipient],
+                      intents: Sequence[Intent]) -> int:
+    """``_write`` on a thread of its own, in an application context (and session) of its own."""
+    with app.app_context():
+        try:
+            return _write(content, batch, intents)
+        finally:
+            db.session.remove()
 
 
 def _start(announcement: Announcement) -> None:
@@ -188,6 +204,59 @@ def _finish(announcement: Announcement) -> None:
     db.session.commit()
 
 
+@dataclass
+class _Counts:
+    """What a fan-out run has seen so far."""
+
+    seen: int = 0
+    queued: int = 0
+    unusable: int = 0
+
+
+def _batches(batch_size: int) -> Iterator[list[Recipient]]:
+    """The eligible users in id order, ``batch_size`` at a time, each read in its own transaction."""
+    last_id = 0
+    while batch := _recipients_after(last_id, batch_size):
+        db.session.commit()
+        yield batch
+        last_id = batch[-1].id
+
+
+def _fan_out(content: Content, batch_size: int, first_run: bool, progress: ProgressCallback | None,
+             counts: _Counts) -> None:
+    """Queue every batch, one transaction each. On PostgreSQL a thread writes each batch while
+    this one reads and prepares the next (the database's work and Python's overlap); the next
+    batch is handed over only after the last one is committed and reported, so a crash leaves
+    exactly the batches reported (and a run again queues the rest)."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    threaded = db.engine.dialect.name == "postgresql"
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fan-out") as writer:
+        in_flight: tuple[Future[int], int] | None = None
+        for batch in _batches(batch_size):
+            intents, unusable = _intents(content, batch, first_run)
+            if in_flight is not None:
+                _settle(*in_flight, progress, counts)
+            counts.seen, counts.unusable = counts.seen + len(batch), counts.unusable + unusable
+            in_flight = (writer.submit(_write_in_context, app, content, batch, intents)
+                         if threaded else _done(_write(content, batch, intents)), len(batch))
+        if in_flight is not None:
+            _settle(*in_flight, progress, counts)
+
+
+def _done(value: int) -> Future[int]:
+    """A future that already holds ``value`` (the batch was written on this thread)."""
+    future: Future[int] = Future()
+    future.set_result(value)
+    return future
+
+
+def _settle(written: Future[int], size: int, progress: ProgressCallback | None, counts: _Counts) -> None:
+    """Wait for a batch's write (its error is raised here), count it and report it."""
+    counts.queued += written.result()
+    if progress is not None:
+        progress(size)
+
+
 def send(announcement_id: int, *, batch_size: int = BATCH_SIZE,
          progress: ProgressCallback | None = None) -> FanOut:
     """Queue one personalised copy per eligible user, in batches; safe to run again after a crash."""
@@ -195,18 +264,13 @@ def send(announcement_id: int, *, batch_size: int = BATCH_SIZE,
     content = content_of(announcement, with_files=False)
     _start(announcement)
     first_run = not _copies_exist(announcement.id)
-    queued = unusable = seen = last_id = 0
-    while batch := _recipients_after(last_id, batch_size):
-        done, skipped = _queue_batch(content, batch, first_run=first_run)
-        queued, unusable, seen = queued + done, unusable + skipped, seen + len(batch)
-        last_id = batch[-1].id
-        if progress is not None:
-            progress(len(batch))
+    counts = _Counts()
+    _fan_out(content, batch_size, first_run, progress, counts)
     _finish(announcement)
     users = int(db.session.scalar(select(func.count()).select_from(User)) or 0)
     db.session.commit()
-    return FanOut(announcement.id, seen, queued, seen - queued - unusable, max(0, users - seen),
-                  unusable)
+    return FanOut(announcement.id, counts.seen, counts.queued, counts.seen - counts.queued - counts.unusable,
+                  max(0, users - counts.seen), counts.unusable)
 
 
 def _fan_out_thread(app: Flask, announcement_id: int) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from flask import current_app
 from limits import RateLimitItemPerHour
 
@@ -24,3 +26,11 @@ def spend(address: str) -> bool:
 def remaining(address: str) -> int:
     """How many account emails the address may still receive this hour."""
     return ratelimit.remaining(_item(), NAMESPACE, email_key(address))
+
+
+def paused_until(address: str) -> datetime | None:
+    """When the address's spent budget frees a slot again (UTC), or None while mail can go to it."""
+    window = ratelimit.window(_item(), NAMESPACE, email_key(address))
+    if window is None or window.remaining > 0:
+        return None
+    return datetime.fromtimestamp(window.reset_time, UTC)

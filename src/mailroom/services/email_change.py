@@ -102,6 +102,8 @@ def change_address(user: User, typed_code: str, expected_email: str | None = Non
     reservations.release(user.id, new_email)
     # The old address stays this user's while the change can be undone, so no one can block it.
     reservations.reserve(user.id, old_email, now() + timedelta(seconds=revert_ttl()))
+    # The code is used: nothing about it (its resend cooldown included) applies any more.
+    codes.discard(PURPOSE, user.id)
     codes.discard(codes.CONFIRM_EMAIL, user.id)
     revoke_sessions(user, keep_current=True)
     _notify_old_address(user, old_email, new_email)

@@ -13,7 +13,7 @@ import logging
 from functools import cache
 
 from flask import current_app
-from limits import RateLimitItem, parse
+from limits import RateLimitItem, WindowStats, parse
 from limits.errors import StorageError
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
@@ -67,3 +67,14 @@ def hit(item: RateLimitItem, namespace: str, key: str) -> bool:
 def remaining(item: RateLimitItem, namespace: str, key: str) -> int:
     """How many uses of ``item`` are left in the current window."""
     return int(_strategy().get_window_stats(item, *_key(namespace, key)).remaining)
+
+
+def window(item: RateLimitItem, namespace: str, key: str) -> WindowStats | None:
+    """The current window of ``item`` (uses left, when it resets); None when limits are off or
+    the store is unreachable, since then nothing is held back."""
+    if not current_app.config["RATELIMIT_ENABLED"]:
+        return None
+    try:
+        return _strategy().get_window_stats(item, *_key(namespace, key))
+    except (StorageError, RedisError, OSError):
+        return None

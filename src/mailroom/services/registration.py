@@ -13,22 +13,21 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
-from limits import RateLimitItemPerHour
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from mailroom.domain.addresses import email_key
-from mailroom.domain.codes import normalize_code
+from mailroom.domain.codes import CodeRecord, CodeState, code_state, normalize_code, seconds_until
 from mailroom.domain.errors import CodeError, CodeExhausted, CodeExpired, CodeMismatch
 from mailroom.domain.languages import DEFAULT_LOCALE, DEFAULT_TIMEZONE
 from mailroom.emails import send_email
 from mailroom.extensions import db
 from mailroom.i18n import _
 from mailroom.models import User
-from mailroom.services import budget, codes, devices, ratelimit, reservations, sessions
+from mailroom.services import budget, codes, devices, reservations, sessions
 from mailroom.services.accounts import (
     AccountError,
     find_by_email,
@@ -46,17 +45,75 @@ log = logging.getLogger(__name__)
 PURPOSE = codes.CONFIRM_EMAIL
 CODE_TEMPLATE = "register_code"
 TAKEN_TEMPLATE = "register_taken"
-# Wrong codes typed for a registration that has no account behind it are counted here.
-NO_ACCOUNT_NAMESPACE = "register-code"
 
 
 @dataclass(frozen=True)
 class Started:
-    """What the registering browser keeps: a handle, the address, and when it began (epoch s)."""
+    """What the registering browser keeps: a handle, the address, when it began, when its latest code
+    was sent, and its wrong tries with the moment of the last one (epoch s).
+
+    Kept alike whether or not an account waits, so the page it drives (``status``) tells nothing;
+    a pending account's own code record still judges every code typed.
+    """
 
     handle: str
     email: str
     started_at: int
+    sent_at: int = 0
+    failures: int = 0
+    failed_at: int = 0
+
+    def record(self, ttl: int, resend_cooldown: int) -> CodeRecord:
+        """The code as this browser knows it, in the code store's terms."""
+        sent = _moment(self.sent_at or self.started_at)
+        failed = _moment(self.failed_at) + timedelta(seconds=ttl) if self.failures else None
+        return CodeRecord(code_hash="sent", email=self.email, expires_at=sent + timedelta(seconds=ttl),
+                          resend_at=sent + timedelta(seconds=resend_cooldown), failures=self.failures,
+                          failures_expire_at=failed)
+
+
+@dataclass(frozen=True)
+class CodeStatus:
+    """The one state the code page shows, with its countdowns in seconds."""
+
+    state: CodeState
+    expires_in: int
+    resend_after: int
+    locked: bool
+
+
+def _moment(epoch: int) -> datetime:
+    """An epoch second as an aware datetime."""
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def _epoch() -> int:
+    """Now in whole epoch seconds (what a session keeps)."""
+    return int(now().timestamp())
+
+
+def _known(started: Started) -> CodeRecord:
+    """The browser's own record of its code under the configured rules."""
+    rules = codes.policy()
+    return started.record(rules.ttl, rules.resend_cooldown)
+
+
+def status(started: Started) -> CodeStatus:
+    """What the code page shows: pending, void (wrong tries), or expired; never which address has
+    an account (used codes end the registration, so that state never reaches the page)."""
+    record, moment, rules = _known(started), now(), codes.policy()
+    state = code_state(record, moment, rules.max_attempts)
+    wait, locked = rules.resend_wait(record, moment)
+    state = CodeState.EXPIRED if state is CodeState.USED else state
+    live = seconds_until(record.expires_at, moment) if state is CodeState.PENDING else 0
+    return CodeStatus(state=state, expires_in=live, resend_after=wait, locked=locked)
+
+
+def counted_wrong(started: Started) -> Started:
+    """The browser's record after one more wrong try (the store counts its own alike)."""
+    rules, moment = codes.policy(), now()
+    failures = _known(started).failures_at(moment)
+    return replace(started, failures=min(rules.max_attempts, failures + 1), failed_at=_epoch())
 
 
 def handle_digest(handle: str) -> str:
@@ -140,16 +197,26 @@ def start(username: str, email: str, password: str, language: str = DEFAULT_LOCA
     else:
         _pending_account(username, address, password, handle, language, timezone)
     db.session.commit()
-    return Started(handle=handle, email=address, started_at=int(now().timestamp()))
+    begun = _epoch()
+    return Started(handle=handle, email=address, started_at=begun, sent_at=begun)
 
 
-def _no_account_attempt(handle: str) -> CodeError:
-    """A wrong code where no account waits: counted and answered as a wrong code would be."""
-    item = RateLimitItemPerHour(codes.policy().max_attempts)
-    key = handle_digest(handle)
-    if not ratelimit.hit(item, NO_ACCOUNT_NAMESPACE, key):
-        return CodeExhausted("too many wrong codes")
-    return CodeMismatch(ratelimit.remaining(item, NO_ACCOUNT_NAMESPACE, key))
+def _wrong_code(started: Started) -> CodeError:
+    """A refused code, worded from the browser's record alone, so no answer tells whether an account
+    waits (a pending account's store refuses on its own terms, and a replayed session gains nothing:
+    without an account there is no code to find)."""
+    rules = codes.policy()
+    failures = _known(started).failures_at(now()) + 1
+    return CodeMismatch(max(0, rules.max_attempts - failures))
+
+
+def _refuse_by_state(started: Started) -> None:
+    """Raise what a void or expired code gets, before any store is asked (alike for every address)."""
+    state = status(started).state
+    if state is CodeState.VOID:
+        raise CodeExhausted("too many wrong codes")
+    if state is not CodeState.PENDING:
+        raise CodeExpired("registration expired")
 
 
 def finish(started: Started, typed_code: str, user_agent: str, client: str,
@@ -157,13 +224,14 @@ def finish(started: Started, typed_code: str, user_agent: str, client: str,
     """Start the account and its first session when the code matches, trusting the browser (its
     device cookie set on ``response``); else raise the CodeError a wrong code gets."""
     code = normalize_code(typed_code)
-    if now().timestamp() - started.started_at > codes.policy().ttl:
-        raise CodeExpired("registration expired")
-    user: User | None = db.session.scalar(select(User).where(
-        User.registration_handle == handle_digest(started.handle)))
+    _refuse_by_state(started)
+    user = _waiting_account(started)
     if user is None:
-        raise _no_account_attempt(started.handle)
-    codes.redeem_recorded(PURPOSE, user.id, code)
+        raise _wrong_code(started)
+    try:
+        codes.redeem_recorded(PURPOSE, user.id, code)
+    except CodeError:
+        raise _wrong_code(started) from None
     user.registration_handle = None
     user.email_confirmed = True
     user.created_at = now()
@@ -172,6 +240,28 @@ def finish(started: Started, typed_code: str, user_agent: str, client: str,
         devices.trust_browser(user, response, user_agent, client)
     db.session.commit()
     return user
+
+
+def _waiting_account(started: Started) -> User | None:
+    """The pending account this browser registered, if one waits."""
+    found: User | None = db.session.scalar(select(User).where(
+        User.registration_handle == handle_digest(started.handle)))
+    return found
+
+
+def send_new_code(started: Started) -> Started:
+    """Email a new code for the same registration after the cooldown (else CooldownActive or
+    LockedOut); the reply and the browser's record are the same whether or not an account waits."""
+    record, moment = _known(started), now()
+    codes.policy().check_resend(record, moment)
+    user = _waiting_account(started)
+    if user is not None:
+        user.created_at = moment  # a pending registration with a live code is not stale
+        _send_code(user)
+        db.session.commit()
+    failures = record.failures_at(moment)
+    return replace(started, sent_at=_epoch(), failures=failures,
+                   failed_at=started.failed_at if failures else 0)
 
 
 def ttl() -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
@@ -16,7 +16,7 @@ from sqlalchemy import delete, select
 
 from mailroom.domain import tokens
 from mailroom.domain.addresses import email_key
-from mailroom.domain.errors import TokenError, TokenExpired, TokenInvalid
+from mailroom.domain.errors import N_, TokenError, TokenExpired, TokenInvalid
 from mailroom.extensions import db, mail
 from mailroom.models import ResetHandoff, User
 from mailroom.services import accounts, budget, ratelimit, throttle
@@ -83,30 +83,54 @@ def build_link_email(address: str, params: Mapping[str, Any]) -> Message | Skip:
     Runs after the request has answered, so the request does the same work for every address
     and its reply time cannot tell whether the address has an account.
     """
+    # Every request spends from the address's budget, account or not, so a pause shown after a
+    # request (``paused_until``) is one that a stranger's own requests could have caused as well.
+    if not budget.spend(address):
+        return Skip("the address's hourly email budget is spent")
     user = accounts.find_by_email(address)
     if user is None:
         return Skip("no account has this address")
-    if not budget.spend(user.email):
-        return Skip("the address's hourly email budget is spent")
     envelope = Envelope(recipients=[(user.username, user.email)])
     return compose(LINK_TEMPLATE, envelope, locale=user.language, timezone=user.timezone,
                    **_link_context(user.username, issue_link_token(user)))
 
 
-def request_reset(address: str, client: str) -> None:
-    """Queue a reset email for the address, unless a rate limit is used up.
+def request_reset(address: str, client: str) -> str:
+    """Queue a reset email for the address, unless a rate limit is used up; the address as mail
+    goes to it.
 
     The request neither looks the address up nor signs anything: the worker builds the email
     when an account has the address (``build_link_email``) and skips the row otherwise.
     """
     address = accounts.normalize_address(address)
     if not _request_allowed(address, client):
-        deliverability.record_skip(address, "rate limited", "reset request")
+        deliverability.record_skip(address, N_("rate limited"), N_("reset request"))
         db.session.commit()
-        return
+        return address
     mail.defer(LINK_TEMPLATE, address, session=db.session,
                expires_at=now() + timedelta(seconds=ttl_seconds()))
     db.session.commit()
+    return address
+
+
+def paused_until(address: str) -> datetime | None:
+    """When reset links to ``address`` can go again, if its requests or its email budget are used up.
+
+    Both count every request alike, account or not (``build_link_email`` spends before it looks
+    the address up), so the answer says nothing about whether an account has the address.
+    """
+    window = ratelimit.window(ratelimit.limit(current_app.config["RATELIMIT_RESET_PER_ADDRESS"]),
+                              "reset-request-address", email_key(address))
+    requests = (datetime.fromtimestamp(window.reset_time, UTC)
+                if window is not None and window.remaining < 1 else None)
+    moments = [m for m in (requests, budget.paused_until(address)) if m is not None]
+    return _next_minute(max(moments)) if moments else None
+
+
+def _next_minute(moment: datetime) -> datetime:
+    """The moment rounded up to a whole minute, as pages tell it (and no finer than a person needs)."""
+    whole = moment.replace(second=0, microsecond=0)
+    return whole if whole == moment else whole + timedelta(minutes=1)
 
 
 def _read(token: str) -> tokens.TokenClaims:
@@ -124,11 +148,12 @@ def _bound_user(claims: tokens.TokenClaims, *, for_update: bool) -> User:
     return user
 
 
-def check_link(token: str) -> None:
-    """Raise TokenExpired or TokenInvalid unless the link can still set a password (changes nothing)."""
+def check_link(token: str) -> str:
+    """The address of the account whose password the link can still set (for password managers);
+    else raise TokenExpired or TokenInvalid (changes nothing)."""
     claims = _read(token)
     try:
-        _bound_user(claims, for_update=False)
+        return _bound_user(claims, for_update=False).email
     finally:
         db.session.rollback()
 

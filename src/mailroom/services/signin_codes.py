@@ -31,7 +31,7 @@ from werkzeug.wrappers import Response
 from mailroom.domain.addresses import email_key
 from mailroom.domain.browsers import browser_name, system_name
 from mailroom.domain.codes import CodePolicy, derive_key, normalize_code
-from mailroom.domain.errors import CodeError, CodeExhausted, CodeExpired, CodeMismatch, CooldownActive
+from mailroom.domain.errors import N_, CodeError, CodeExhausted, CodeExpired, CodeMismatch, CooldownActive
 from mailroom.emails import send_email
 from mailroom.extensions import db, mail
 from mailroom.models import User, VerificationCode
@@ -182,7 +182,7 @@ def request_code(address: str, client: str, previous: CodeRequest | None = None)
         mail.defer(CODE_TEMPLATE, address, {"binding": binding(handle)}, session=db.session,
                    expires_at=now() + timedelta(seconds=policy().ttl))
     else:
-        deliverability.record_skip(address, "rate limited", "sign-in code request")
+        deliverability.record_skip(address, N_("rate limited"), N_("sign-in code request"))
     db.session.commit()
     return CodeRequest(handle=handle, email=address, asked_at=_epoch())
 
@@ -195,6 +195,7 @@ def build_code_email(address: str, params: Mapping[str, Any]) -> Message | Skip:
         return Skip("the request names no browser")
     user = accounts.find_by_email(address)
     if user is None or not can_use_codes(user):
+        budget.spend(address)  # as a code would: a pause the reset page tells must not mark accounts
         return Skip("no account with this address signs in by code")
     try:
         issued = _issue(_store_purpose(SIGN_IN, bound_to), user)

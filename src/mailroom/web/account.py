@@ -1,15 +1,18 @@
 """The account page: address status, confirmation by code, change of address by code, revert link.
 
-Every POST here answers JSON to AJAX (a JSON body or ``Accept: application/json``) and HTML
-to plain forms (``web.replies``); the CSRF token comes in the ``X-CSRFToken`` header or the form field.
+Every POST here answers JSON to AJAX (a JSON body or ``Accept: application/json``), and to plain
+forms a 303 to the account page at the form's card, whose status area shows the answer
+(``web.replies``, ``web.account_page``); a GET of a form's address lands on that card too. The CSRF
+token comes in the ``X-CSRFToken`` header or the form field.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required, logout_user
+from werkzeug.wrappers.response import Response as BaseResponse
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -20,7 +23,7 @@ from mailroom.i18n import _, duration
 from mailroom.services import confirmation, deliverability, email_change
 from mailroom.services.accounts import AccountError
 from mailroom.services.preferences import set_email_preferences
-from mailroom.web.account_page import render_page
+from mailroom.web.account_page import answer, card_url, forget_sent, remember_sent, render_page
 from mailroom.web.forms import Form, current_password_field, email_field, no_control_characters
 from mailroom.web.http import REAUTH_LIMIT, private, signed_in, submitted, user_key
 from mailroom.web.refusals import PROBLEMS
@@ -58,8 +61,26 @@ def try_again() -> ResponseReturnValue:
     """The owner says their address works again: mail it again (a new bounce stops it anew)."""
     user = signed_in()
     if not deliverability.try_again(user):
-        return redirect(url_for("account.index"))
-    return redirect_with(f"We will send mail to {user.email} again.", url_for("account.index"))
+        return redirect(card_url("address"), 303)
+    return answer("success", _("We will send mail to %(email)s again.", email=user.email))
+
+
+# A reload or a bookmark of a card's form address: the account page at that card, never a 405.
+RELOADS = {"/email/try-again": "address", "/email/code": "change-email", "/email": "change-email",
+           "/confirm": "confirm", "/confirm/resend": "confirm", "/preferences": "preferences",
+           "/password": "change-password", "/sessions/<int:number>/end": "sessions",
+           "/sessions/end-others": "sessions", "/browsers/<int:number>/forget": "browsers",
+           "/browsers/forget-all": "browsers", "/signin": "signin", "/language": "language-preferences"}
+
+
+def reload_form(**_: object) -> BaseResponse:
+    """Send a GET of a form's address to the account page at the card that form belongs to."""
+    rule = request.url_rule.rule if request.url_rule else ""
+    return redirect(card_url(RELOADS.get(rule.removeprefix(bp.url_prefix or ""), "address")), 303)
+
+
+for _path in RELOADS:
+    bp.add_url_rule(_path, f"reload{_path}", reload_form, methods=["GET"])
 
 
 # --- change of address -------------------------------------------------------------------------
@@ -78,6 +99,7 @@ def send_email_code() -> ResponseReturnValue:
         issued = email_change.request_code(signed_in(), form.email.data or "", form.password.data or "")
     except PROBLEMS as error:
         return refuse(error, "email")
+    remember_sent(issued.email, issued.expires_in)
     return done(_("We sent a code to %(email)s. Enter it below.", email=issued.email),
                 {"email": issued.email, "resend_after": issued.resend_after,
                  "expires_in": issued.expires_in})
@@ -96,6 +118,7 @@ def change_email() -> ResponseReturnValue:
         old = email_change.change_address(user, form.code.data or "", form.email.data)
     except PROBLEMS as error:
         return refuse(error, "code", email_change.PURPOSE)
+    forget_sent()
     return done(_("Your address is now %(email)s. We told %(old)s about the change.", email=user.email,
                   old=old),
                 {"email": user.email, "confirmed": True})
@@ -146,13 +169,13 @@ def _checkbox(name: str) -> bool | None:
 def preferences() -> ResponseReturnValue:
     """Subscribe to announcements or stop them, and turn sign-in notices on or off."""
     wanted, notices, user = request.form.get("announcements") == "1", _checkbox("signin_notices"), signed_in()
+    said = [_("You will receive announcements.") if wanted else
+            _("You will no longer receive announcements. Account emails still reach you.")]
     if notices is not None and notices != user.signin_notices:
-        flash(_("We will email you when a browser new to your account signs in.") if notices else
-              _("We will no longer email you when a browser new to your account signs in."), "success")
+        said.append(_("We will email you when a browser new to your account signs in.") if notices else
+                    _("We will no longer email you when a browser new to your account signs in."))
     set_email_preferences(user, wanted, notices)
-    return redirect_with(_("You will receive announcements.") if wanted else
-                         _("You will no longer receive announcements. Account emails still reach you."),
-                         url_for("account.index") + "#preferences")
+    return answer("success", " ".join(said))
 
 
 # --- the revert link sent to the old address ------------------------------------------------------

@@ -6,6 +6,7 @@ import mimetypes
 import re
 from typing import Any
 
+from babel.lists import format_list
 from flask import (
     Blueprint,
     Response,
@@ -16,21 +17,26 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_babel import format_number, get_locale, get_translations
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_mailroom import deliverability
 from flask_mailroom.compose import Attachment
 from flask_wtf.file import MultipleFileField
+from markupsafe import Markup, escape
 from werkzeug.datastructures import FileStorage
 from wtforms import BooleanField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from mailroom.domain.errors import N_
+from mailroom.domain.languages import HTML_LANG, NATIVE_NAMES
+from mailroom.domain.progress import Progress
 from mailroom.extensions import login_manager
-from mailroom.i18n import _
+from mailroom.i18n import _, _n
 from mailroom.models import Announcement
 from mailroom.services import (
-    announcement_copies,
     announcement_drafting,
+    announcement_preview,
     announcement_status,
     announcement_text,
     announcements,
@@ -38,7 +44,9 @@ from mailroom.services import (
     drafts,
 )
 from mailroom.web.forms import Form, no_control_characters
-from mailroom.web.replies import error_response, redirect_with
+from mailroom.web.replies import error_response, json_reply, redirect_with
+from mailroom.web.templating import status_label
+from mailroom.web.wtforms_messages import Nn_
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -47,6 +55,21 @@ DEFAULT_HOURS = 3
 # The framed HTML preview may use the inline styles emails rely on, but never run anything.
 PREVIEW_CSP = ("sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
                "frame-ancestors 'self'")
+# How often the announcement page asks how far the sending has come, while it is under way.
+PROGRESS_POLL_MS = 2000
+# An announcement's states as its page names them (outbox statuses have their own labels).
+STATE_LABELS = {"partly failed": N_("partly failed")}
+# "1,204 in English": a send's count in one language (read as markup by audience_text).
+IN_LANGUAGE = Nn_("%(shown)s in %(language)s", "%(shown)s in %(language)s")
+# Why the worker skipped an account email (the builders' Skip reasons), shown translated on the
+# admin's timelines; any other detail (a server's reply) is shown as it is.
+SKIP_REASONS = frozenset({
+    N_("the address's hourly email budget is spent"), N_("no account has this address"),
+    N_("the account no longer exists"), N_("the owner turned sign-in notices off"),
+    N_("the request names no browser"), N_("no account with this address signs in by code"),
+    N_("this browser's code was already sent")})
+# The outbox statuses an announcement's page counts its copies in.
+COUNTED = ("queued", "sending", "sent", "failed", "skipped", "suppressed", "expired")
 
 
 def no_nul(form: Any, field: Any) -> None:
@@ -87,6 +110,12 @@ class AnnouncementForm(Form):
     markdown_body_zh_hant = TextAreaField(_l("HTML body, written in Markdown (optional)"), validators=[
         Optional(), Length(max=announcement_text.BODY_MAX), no_nul, valid_text])
     submit = SubmitField(_l("Save draft"))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """The form, its greeting label as plain text: a lazy string passes for markup, and its
+        “<name>” would be read as a tag and vanish."""
+        super().__init__(*args, **kwargs)
+        self.greeting.label.text = str(self.greeting.label.text)
 
 
 TRANSLATED = ("zh_Hans", "zh_Hant")
@@ -237,18 +266,98 @@ def _announcement_or_404(announcement_id: int) -> announcement_status.Summary:
         abort(404)
 
 
+def state_label(state: str) -> str:
+    """An announcement's state (draft, sending, sent, partly failed, failed) in the page's language."""
+    return _(STATE_LABELS[state]) if state in STATE_LABELS else status_label(state)
+
+
+def progress_text(status: Progress) -> str:
+    """How far the sending has come, in one sentence ("3 of 4 delivered, 1 on its way.")."""
+    text = _("%(sent)s of %(total)s delivered", sent=format_number(status.sent),
+             total=format_number(status.total))
+    if status.not_delivered:
+        text += _(", %(count)s not delivered", count=format_number(status.not_delivered))
+    if status.waiting:
+        text += _n(", %(shown)s on its way", ", %(shown)s on their way", status.waiting,
+                   shown=format_number(status.waiting))
+    return _("%(progress)s.", progress=text)
+
+
+def language_name(language: str) -> Markup:
+    """A language named in itself and tagged as such (read aloud, and left alone by translators)."""
+    return Markup('<span lang="{}">{}</span>').format(HTML_LANG[language], NATIVE_NAMES[language])
+
+
+def _in_language(count: int, language: str) -> Markup:
+    """"1,204 in English" as markup: the translated words escaped, the language's name tagged."""
+    words = get_translations().ungettext(*IN_LANGUAGE, count)
+    return escape(words) % {"shown": format_number(count), "language": language_name(language)}
+
+
+def audience_text(audience: announcement_status.Audience) -> Markup:
+    """Who a send reaches in each language ("1,204 in English, 310 in 简体中文"), as markup."""
+    parts = [_in_language(count, language) for language, count in audience.by_version.items()]
+    pattern = format_list([f"{{{i}}}" for i in range(len(parts))], locale=get_locale())
+    return escape(pattern).format(*parts)
+
+
+def skip_reason(detail: str) -> str | None:
+    """A timeline line's detail in the page's language when it is one of our own skip reasons, else
+    None (a server's reply or an error is shown as it is)."""
+    return _(detail) if detail in SKIP_REASONS else None
+
+
+@bp.context_processor
+def wording() -> dict[str, Any]:
+    """The announcement pages' and timelines' wording helpers, for the admin's pages."""
+    return {"state_label": state_label, "progress_text": progress_text, "audience_text": audience_text,
+            "language_name": language_name, "skip_reason": skip_reason}
+
+
 @bp.get("/announcements/<int:announcement_id>")
-def show(announcement_id: int) -> str:
-    """The announcement, its text as the admin would receive it, and its delivery so far."""
+def show(announcement_id: int) -> ResponseReturnValue:
+    """The announcement, each language version as the admin would receive it, and its delivery so
+    far (the page's script follows it live while it is under way)."""
     summary = _announcement_or_404(announcement_id)
-    return render_template("admin/show.html", summary=summary,
-                           status=drafts.status_of(summary.announcement, summary.counts))
+    response = make_response(render_template(
+        "admin/show.html", summary=summary, status=drafts.status_of(summary.announcement, summary.counts),
+        poll_ms=PROGRESS_POLL_MS))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/announcements/<int:announcement_id>/progress")
+def progress(announcement_id: int) -> ResponseReturnValue:
+    """How far the sending has come, as JSON for the announcement page's script: the state, the
+    sentence and the copies by outbox status, read now; ``finished`` once nothing is on its way."""
+    try:
+        found = announcement_status.delivery(announcement_id)
+    except LookupError:
+        abort(404)
+    status = found.progress
+    counts = {name: found.counts.get(name, 0) for name in COUNTED}
+    response = json_reply(200, progress_text(status), {
+        "state": status.state, "label": state_label(status.state), "tone": status.tone,
+        "percent": status.percent, "finished": status.state not in ("sending", "draft"),
+        "percent_text": _("Copies delivered or given up: %(percent)s%%", percent=status.percent),
+        "counts": counts, "shown": {name: format_number(n) for name, n in counts.items()}})
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _language_or_404(announcement_id: int) -> announcement_preview.Preview:
+    """The version ``?language=`` names (the main one by default) as the admin would get it, or 404."""
+    language = request.args.get("language", announcement_preview.MAIN)
+    try:
+        return announcement_preview.one(announcement_id, current_user, language)
+    except LookupError:
+        abort(404)
 
 
 @bp.get("/announcements/<int:announcement_id>/preview.html")
 def preview_html(announcement_id: int) -> Response:
-    """The HTML part as the admin would receive it, for a sandboxed frame on the announcement page."""
-    response = make_response(_announcement_or_404(announcement_id).html or "")
+    """One version's HTML part as the admin would receive it, for a sandboxed frame on the page."""
+    response = make_response(_language_or_404(announcement_id).html or "")
     response.headers["Content-Security-Policy"] = PREVIEW_CSP
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
     return response
@@ -256,38 +365,61 @@ def preview_html(announcement_id: int) -> Response:
 
 @bp.post("/announcements/<int:announcement_id>/preview")
 def preview(announcement_id: int) -> ResponseReturnValue:
-    """Email one copy of the announcement to the admin alone."""
+    """Email one copy of the announcement to the admin alone: the version ``language`` names, else
+    the one the admin reads."""
+    language = request.form.get("language") or None
     try:
-        announcement_copies.preview(announcement_id, current_user)
+        announcement_preview.send(announcement_id, current_user, language)
+    except announcement_preview.NoSuchVersion:
+        return error_response(400, _("language must name one of this announcement's versions."),
+                              field="language")
     except LookupError:
         abort(404)
-    return redirect_with(_("A preview is on its way to %(email)s.", email=current_user.email),
-                         _shown(announcement_id))
+    name = NATIVE_NAMES.get(language or "", "")
+    message = (_("A preview in %(language)s is on its way to %(email)s.", language=name,
+                 email=current_user.email) if name else
+               _("A preview is on its way to %(email)s.", email=current_user.email))
+    return redirect_with(message, _shown(announcement_id))
+
+
+def _audience_or_404(announcement_id: int) -> announcement_status.Audience:
+    """Who a send of the announcement started now would reach, or a 404."""
+    try:
+        return announcement_status.audience_of(announcement_id)
+    except LookupError:
+        abort(404)
+
+
+def _confirmation(announcement_id: int, *, changed: bool = False) -> str:
+    """The page that asks before a mass send, naming how many it reaches in each language."""
+    return render_template("admin/confirm_send.html", announcement=_draft_or_404(announcement_id),
+                           audience=_audience_or_404(announcement_id), changed=changed)
 
 
 @bp.get("/announcements/<int:announcement_id>/send")
 def confirm_send(announcement_id: int) -> ResponseReturnValue:
-    """Ask before a mass send, naming how many people it reaches."""
-    return render_template("admin/confirm_send.html", summary=_announcement_or_404(announcement_id),
-                           changed=False)
+    """Ask before a mass send, naming how many people it reaches in each language."""
+    return _confirmation(announcement_id)
 
 
 @bp.post("/announcements/<int:announcement_id>/send")
 def send(announcement_id: int) -> ResponseReturnValue:
     """Start queueing a copy for every confirmed, subscribed user, once the admin confirmed the count
     they were shown; sending again adds only missing copies."""
-    summary = _announcement_or_404(announcement_id)
-    if request.form.get("confirm_count") != str(summary.eligible_now):
+    announcement = _draft_or_404(announcement_id)
+    audience = _audience_or_404(announcement_id)
+    if request.form.get("confirm_count") != str(audience.total):
         changed = "confirm_count" in request.form
-        return render_template("admin/confirm_send.html", summary=summary, changed=changed), (
-            409 if changed else 400)
+        return _confirmation(announcement_id, changed=changed), 409 if changed else 400
+    if not audience.total and announcement.status == announcement_drafting.QUEUED:
+        return redirect_with(_("Everyone it would reach already has a copy."), _shown(announcement_id),
+                             "info")
     try:
         started = announcements.send_in_background(announcement_id)
     except LookupError:
         abort(404)
     if started:
-        started_text = _("Sending has started: copies are being queued. Refresh this page to follow it.")
-        return redirect_with(started_text, _shown(announcement_id))
+        return redirect_with(_("Sending has started: this page follows it."), _shown(announcement_id))
     return redirect_with(_("This announcement is already being queued."), _shown(announcement_id), "info")
 
 
@@ -354,10 +486,10 @@ def usable_address(address: str, *, required: bool) -> bool:
 
 @bp.get("/mail/addresses")
 def address_timeline() -> ResponseReturnValue:
-    """Look an address up: its suppression, and every email and event for it in order."""
+    """Look an address up: its suppression, and every email and event for it, newest first."""
     address = request.args.get("address", "").strip()
     if not usable_address(address, required=False):
-        return error_response(400, "address must be one email address.", field="address")
+        return error_response(400, _("address must be one email address."), field="address")
     entries = deliverability.for_address(address) if address else []
     found = deliverability.suppression_of(address) if address else None
     return render_template("admin/address.html", address=address, entries=entries, suppression=found)
@@ -368,9 +500,10 @@ def lift_suppression() -> ResponseReturnValue:
     """Mail the address again."""
     address = request.form.get("address", "").strip()
     if not usable_address(address, required=True):
-        return error_response(400, "address must be one email address.", field="address")
+        return error_response(400, _("address must be one email address."), field="address")
     lifted = deliverability.lift(address, f"admin {current_user.email}")
-    message = f"Mail to {address} will be sent again." if lifted else f"{address} was not suppressed."
+    message = (_("Mail to %(address)s will be sent again.", address=address) if lifted else
+               _("%(address)s was not suppressed.", address=address))
     return redirect_with(message, url_for("admin.address_timeline", address=address),
                          "success" if lifted else "info")
 

@@ -56,7 +56,7 @@ def _signed_in_reply() -> Response:
 def login() -> ResponseReturnValue:
     """Sign in with a username or email (a form, or a JSON object); follow ``next`` only locally."""
     if current_user.is_authenticated:
-        home = url_for("main.index")
+        home = url_for("account.index")
         return json_reply(200, _(ALREADY_IN), {"next": home}) if wants_json() else redirect(home)
     form = LoginForm(formdata=submitted()) if request.method == "POST" else LoginForm()
     if request.method == "GET":

@@ -19,6 +19,7 @@ from mailroom.domain.addresses import (
     normalize_username,
 )
 from mailroom.domain.bodies import has_unreadable_characters
+from mailroom.domain.common_passwords import is_common
 from mailroom.domain.errors import AddressInvalid, UsernameInvalid
 from mailroom.i18n import explain
 from mailroom.services.accounts import normalize_address
@@ -101,11 +102,18 @@ def email_field(label: Any = None) -> EmailField:
                       validators=[DataRequired(), length, no_control_characters, valid_email])
 
 
+def not_common(form: Any, field: Any) -> None:
+    """Refuse the passwords people choose most often: they are the first an attacker tries."""
+    if isinstance(field.data, str) and is_common(field.data):
+        raise ValidationError(_l("This is one of the most common passwords, the first ones anyone "
+                                 "guessing tries. Choose another."))
+
+
 def new_password_field(label: Any = None) -> PasswordField:
-    """A new password: 8 to 1,024 characters, long passphrases kept whole."""
+    """A new password: 8 to 1,024 characters, not a common one, long passphrases kept whole."""
     length = Length(min=MIN_LENGTH, max=MAX_LENGTH, message=_l("Use %(min)d to %(max)d characters."))
     return PasswordField(label or _l("Password"),
-                         validators=[DataRequired(), length, no_control_characters])
+                         validators=[DataRequired(), length, no_control_characters, not_common])
 
 
 def repeat_password_field(label: Any = None) -> PasswordField:

@@ -17,9 +17,10 @@ from mailroom.domain.addresses import is_safe_next
 from mailroom.domain.languages import TIMEZONE_MAX, known_locale, known_timezone
 from mailroom.i18n import _, remember_choice
 from mailroom.services import accounts
+from mailroom.web.account_page import answer
 from mailroom.web.forms import Form
 from mailroom.web.http import signed_in
-from mailroom.web.replies import redirect_with, refused_form
+from mailroom.web.replies import invalid_form, refused_form
 
 bp = Blueprint("language", __name__)
 
@@ -72,9 +73,9 @@ def preferences() -> ResponseReturnValue:
     """Store the account's language and time zone from the account page."""
     form = PreferencesForm()
     if not form.validate():
-        return refused_form(form)
+        return invalid_form(form)
     language = str(form.language.data)
     accounts.set_language(signed_in(), language, str(form.timezone.data))
     refresh()
-    saved = redirect_with(_("Your language and time zone are saved."), url_for("account.index"))
+    saved = answer("success", _("Your language and time zone are saved."))
     return remember_choice(saved, language)

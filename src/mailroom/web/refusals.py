@@ -13,8 +13,8 @@ from mailroom.domain.errors import (
     CodeMismatch,
     CooldownActive,
 )
-from mailroom.domain.waits import format_wait
 from mailroom.i18n import _, _n, explain
+from mailroom.i18n import wait as format_wait
 from mailroom.services import codes
 from mailroom.services.accounts import AccountError
 

@@ -1,5 +1,5 @@
 """Every reply a view gives: the one JSON shape, form errors, redirects with a flash, and the
-account cards' answers (JSON to AJAX, the account page or a redirect to plain forms)."""
+account cards' answers (JSON to AJAX, else a 303 to the account page at the card)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,9 @@ from werkzeug.wrappers.response import Response as BaseResponse
 from mailroom.domain.addresses import is_safe_next
 from mailroom.domain.errors import N_
 from mailroom.i18n import _
-from mailroom.services import codes
-from mailroom.web.account_page import render_page
+from mailroom.web.account_page import answer, card_view
 from mailroom.web.http import BadField, signed_in, wants_json
-from mailroom.web.refusals import Problem, describe, used_up
+from mailroom.web.refusals import Problem, describe
 
 FALLBACK = N_("Error.")
 MESSAGES = {
@@ -91,37 +90,39 @@ def redirect_with(message: str, url: str, category: str = "success") -> BaseResp
 
 def problem(status: int, message: str, data: Mapping[str, Any],
             default_field: str | None = None) -> ResponseReturnValue:
-    """A refusal: JSON naming the field, or the account page with the message beside it."""
+    """A refusal: JSON naming the field, or a 303 to the card with the message kept for it."""
     details = dict(data)
     if default_field and "field" not in details:
         details["field"] = default_field
     if wants_json():
         return json_reply(status, message, details)
     field = details.get("field")
-    return render_page({field: message} if field else {}, message if not field else None), status
+    return answer("danger", message, {field: message} if field else None)
 
 
 def refuse(error: Problem, default_field: str | None = None,
            purpose: str | None = None) -> ResponseReturnValue:
-    """The reply for a refusal raised by a use case; for a ``purpose`` code used up by wrong tries,
-    the wait before a new one (from the same source as the page's countdown)."""
-    pending = codes.pending(purpose, signed_in().id) if purpose and used_up(error) else None
-    status, message, data = describe(error, pending.resend_after if pending else 0)
+    """The reply for a refusal raised by a use case; when it leaves a ``purpose`` code no longer
+    pending (void, expired), the code's new state comes with it so the card shows only that."""
+    status, message, data = describe(error)
+    state = card_view(purpose, signed_in()) if purpose else None
+    if state is not None and state["state"] != "pending":
+        data = {**data, "code": state}
     return problem(status, message, data, default_field)
 
 
 def invalid_form(form: FlaskForm) -> ResponseReturnValue:
-    """400 naming the first invalid field (JSON) or showing every error beside its field."""
+    """400 naming the first invalid field (JSON), or a 303 to the card with every field's error."""
     if wants_json():
         return json_form_error(form)
-    return render_page(form_errors(form)), 400
+    return answer("danger", first_error(form)[1], form_errors(form))
 
 
 def done(message: str, data: Mapping[str, Any]) -> ResponseReturnValue:
-    """Success: JSON for AJAX, else a flash and a redirect to the account page."""
+    """Success: JSON for AJAX, else a 303 to the card with the message kept for it."""
     if wants_json():
         return json_reply(200, message, data)
-    return redirect_with(message, url_for("account.index"))
+    return answer("success", message)
 
 
 def guarded(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:

@@ -63,9 +63,25 @@ def reset_password_request() -> ResponseReturnValue:
         return redirect(url_for("main.index"))
     form = ResetRequestForm()
     if form.validate_on_submit():
-        reset.request_reset(form.email.data or "", get_remote_address())
-        return redirect_with(link_sent_message(), url_for("auth.login"), "info")
+        session[SENT_KEY] = reset.request_reset(form.email.data or "", get_remote_address())
+        return redirect(url_for("reset.link_sent"))
     return render_template("auth/reset_password_request.html", form=form), 400 if form.errors else 200
+
+
+@bp.get("/reset_password/sent")
+@private
+def link_sent() -> ResponseReturnValue:
+    """"Check your email": the address asked for (kept in the session, never in the URL), and what to
+    do when no email comes, with the moment a pause on mail to that address ends (it tells nothing of
+    an account: every request counts alike)."""
+    if current_user.is_authenticated:
+        return redirect(url_for("main.index"))
+    address = session.get(SENT_KEY)
+    if not isinstance(address, str):
+        return redirect(url_for("reset.reset_password_request"))
+    form = ResetRequestForm(data={"email": address})
+    return render_template("auth/reset_link_sent.html", email=address, form=form,
+                           lifetime=reset.ttl_seconds(), paused_until=reset.paused_until(address))
 
 
 def _link_problem(error: TokenExpired | TokenInvalid) -> ResponseReturnValue:
@@ -78,6 +94,8 @@ def _link_problem(error: TokenExpired | TokenInvalid) -> ResponseReturnValue:
 # The session (signed, not encrypted: readable by whoever holds the cookie) keeps only a random
 # handle; the token itself waits on the server (services.reset.hand_off).
 SESSION_KEY = "reset_handoff"
+# The address the last reset request named, for the "check your email" page after the redirect.
+SENT_KEY = "reset_sent_to"
 
 
 @bp.get("/reset_password/<token>")
@@ -110,9 +128,10 @@ def reset_password() -> ResponseReturnValue:
             # The link proved the mailbox: this browser is trusted, so the new-browser check passes.
             signin_codes.trust_after_reset(user, done, user_agent(), get_remote_address())
             return done
-        reset.check_link(reset.handed_off_token(handle))
+        account = reset.check_link(reset.handed_off_token(handle))
     except (TokenExpired, TokenInvalid) as error:
         return _link_problem(error)
     except reset.TooManyAttempts:
         abort(429)
-    return render_template("auth/reset_password.html", form=form), 400 if form.errors else 200
+    return render_template("auth/reset_password.html", form=form, account=account), \
+        400 if form.errors else 200

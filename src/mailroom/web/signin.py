@@ -7,6 +7,7 @@ and when it asked (never the code). The account's sign-in settings card posts he
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
@@ -27,12 +28,15 @@ from mailroom.services.signin_codes import BrowserCheck, CodeRequest
 from mailroom.web.forms import Form, LoginForm, email_field, no_control_characters
 from mailroom.web.http import private, signed_in, submitted, user_agent, wants_json
 from mailroom.web.refusals import PROBLEMS, Problem, describe
-from mailroom.web.replies import guarded, json_form_error, json_reply, redirect_with
+from mailroom.web.replies import done, first_error, guarded, json_form_error, json_reply, redirect_with
+from mailroom.web.said import said, say
 
 bp = Blueprint("signin", __name__)
 
 REQUEST_KEY = "signin_code"
 CHECK_KEY = "new_browser"
+CODE_PAGE = "signin.enter_code"
+CHECK_PAGE = "signin.new_browser"
 ALREADY_IN = N_("You are already signed in.")
 CODE_SENT = N_("If an account that can sign in by code uses %(email)s, we have emailed it a sign-in "
                "code. It works for %(lifetime)s, in this browser only.")
@@ -126,8 +130,8 @@ def _client() -> str:
 
 
 def _already_in() -> ResponseReturnValue:
-    """A signed-in browser has nothing to do here."""
-    home = url_for("main.index")
+    """A signed-in browser has nothing to do here: its account page."""
+    home = url_for("account.index")
     return json_reply(200, _(ALREADY_IN), {"next": home}) if wants_json() else redirect(home)
 
 
@@ -212,20 +216,26 @@ def request_code() -> ResponseReturnValue:
     return _request_page(form, 400 if form.errors else 200)
 
 
-def _code_page(form: SignInCodeForm, pending: CodeRequest, status: int,
-               alert: str | None = None) -> ResponseReturnValue:
-    """The page asking for the emailed code, with its countdowns."""
-    return render_template("auth/signin_code.html", form=form, email=pending.email, alert=alert,
-                           lifetime=signin_codes.policy().ttl, **_timings(pending.asked_at)), status
+def _code_page(form: SignInCodeForm, pending: CodeRequest) -> ResponseReturnValue:
+    """The page asking for the emailed code, with its countdowns and the answer to its last form."""
+    return render_template("auth/signin_code.html", form=form, email=pending.email, said=said(CODE_PAGE),
+                           lifetime=signin_codes.policy().ttl, **_timings(pending.asked_at))
 
 
-def _code_refused(form: SignInCodeForm, pending: CodeRequest, error: Problem) -> ResponseReturnValue:
-    """A refused code: JSON naming the code field, or the page with the message beside it."""
+def _refused(error: Problem, page: str) -> ResponseReturnValue:
+    """A refused code or resend: JSON naming the code field, or back to its page with the answer in
+    the form's status area (post/redirect/get: a reload or Back never posts again)."""
     status, message, data = describe(error)
     if wants_json():
         return json_reply(status, message, {**data, "field": "code"})
-    form.code.errors.append(message)
-    return _code_page(form, pending, status)
+    return say(message, page)
+
+
+def _unfilled(form: Form, page: str, shown: Callable[[], ResponseReturnValue]) -> ResponseReturnValue:
+    """A code form not validated: on a GET its page, else the first error as JSON or said on the page."""
+    if request.method != "POST":
+        return shown()
+    return json_form_error(form) if wants_json() else say(first_error(form)[1], page)
 
 
 @bp.route("/auth/login/code", methods=["GET", "POST"])
@@ -240,51 +250,48 @@ def enter_code() -> ResponseReturnValue:
         return _not_pending(NOTHING_PENDING, "signin.request_code")
     form = SignInCodeForm(formdata=submitted()) if request.method == "POST" else SignInCodeForm()
     if not form.validate_on_submit():
-        if wants_json() and request.method == "POST":
-            return json_form_error(form)
-        return _code_page(form, pending, 400 if form.errors else 200)
+        return _unfilled(form, CODE_PAGE, lambda: _code_page(form, pending))
     remember = bool(form.remember.data)
     response = _signed_in_reply("")
     try:
         user = signin_codes.sign_in_with_code(pending, form.code.data or "", user_agent(), _client(),
                                               remember, response)
     except PROBLEMS as error:
-        return _code_refused(form, pending, error)
+        return _refused(error, CODE_PAGE)
     session.pop(REQUEST_KEY, None)
     login_user(user, remember=remember)
     return response
 
 
-@bp.post("/auth/login/code/resend")
+@bp.route("/auth/login/code/resend", methods=["GET", "POST"])
 @private
 def resend_code() -> ResponseReturnValue:
-    """Queue a new code for the same address, after the cooldown; the same reply for every address."""
+    """Queue a new code for the same address, after the cooldown; the same reply for every address
+    (a GET, from a reload or a copied address, only shows the code page)."""
     if current_user.is_authenticated:
         return _already_in()
     pending = _kept_request()
     if pending is None:
         return _not_pending(NOTHING_PENDING, "signin.request_code")
+    if request.method == "GET":
+        return redirect(url_for(CODE_PAGE), 303)
     try:
         renewed = signin_codes.request_code(pending.email, _client(), pending)
     except PROBLEMS as error:
-        status, message, data = describe(error)
-        if wants_json():
-            return json_reply(status, message, {**data, "field": "code"})
-        return _code_page(SignInCodeForm(), pending, status, alert=message)
+        return _refused(error, CODE_PAGE)
     if wants_json():
         return _code_requested(renewed, _(NEW_CODE_SENT, email=renewed.email), 202)
     _keep_request(renewed)
-    return redirect_with(_(NEW_CODE_SENT, email=renewed.email), url_for("signin.enter_code"), "info")
+    return say(_(NEW_CODE_SENT, email=renewed.email), CODE_PAGE, "info")
 
 
 # --- the new-browser check ------------------------------------------------------------------------
 
 
-def _check_page(form: BrowserCodeForm, check: BrowserCheck, status: int,
-                alert: str | None = None) -> ResponseReturnValue:
+def _check_page(form: BrowserCodeForm, check: BrowserCheck) -> ResponseReturnValue:
     """The page asking a new browser for the code emailed after its right password."""
-    return render_template("auth/new_browser.html", form=form, email=check.email, alert=alert,
-                           lifetime=signin_codes.policy().ttl, **_timings(check.asked_at)), status
+    return render_template("auth/new_browser.html", form=form, email=check.email, said=said(CHECK_PAGE),
+                           lifetime=signin_codes.policy().ttl, **_timings(check.asked_at))
 
 
 @bp.route("/auth/login/new-browser", methods=["GET", "POST"])
@@ -299,45 +306,38 @@ def new_browser() -> ResponseReturnValue:
         return _not_pending(CHECK_MISSING, "auth.login")
     form = BrowserCodeForm(formdata=submitted()) if request.method == "POST" else BrowserCodeForm()
     if not form.validate_on_submit():
-        if wants_json() and request.method == "POST":
-            return json_form_error(form)
-        return _check_page(form, check, 400 if form.errors else 200)
+        return _unfilled(form, CHECK_PAGE, lambda: _check_page(form, check))
     response = _signed_in_reply(_check_target())
     try:
         user = signin_codes.finish_check(check, form.code.data or "", user_agent(), _client(), response)
     except PROBLEMS as error:
-        status, message, data = describe(error)
-        if wants_json():
-            return json_reply(status, message, {**data, "field": "code"})
-        form.code.errors.append(message)
-        return _check_page(form, check, status)
+        return _refused(error, CHECK_PAGE)
     session.pop(CHECK_KEY, None)
     login_user(user, remember=check.remember)
     return response
 
 
-@bp.post("/auth/login/new-browser/resend")
+@bp.route("/auth/login/new-browser/resend", methods=["GET", "POST"])
 @private
 def resend_check() -> ResponseReturnValue:
-    """Email a new code for the check, after the cooldown."""
+    """Email a new code for the check, after the cooldown (a GET only shows the check's page)."""
     if current_user.is_authenticated:
         return _already_in()
     check = _kept_check()
     if check is None:
         return _not_pending(CHECK_MISSING, "auth.login")
+    if request.method == "GET":
+        return redirect(url_for(CHECK_PAGE), 303)
     try:
         renewed = signin_codes.resend_check(check, user_agent(), _client())
     except PROBLEMS as error:
-        status, message, data = describe(error)
-        if wants_json():
-            return json_reply(status, message, {**data, "field": "code"})
-        return _check_page(BrowserCodeForm(), check, status, alert=message)
+        return _refused(error, CHECK_PAGE)
     _keep_check(renewed, _check_target())
     if wants_json():
         return json_reply(202, _(NEW_CHECK_SENT, email=renewed.email),
-                          {"next": url_for("signin.new_browser"), "email": renewed.email,
+                          {"next": url_for(CHECK_PAGE), "email": renewed.email,
                            **_timings(renewed.asked_at)})
-    return redirect_with(_(NEW_CHECK_SENT, email=renewed.email), url_for("signin.new_browser"), "info")
+    return say(_(NEW_CHECK_SENT, email=renewed.email), CHECK_PAGE, "info")
 
 
 # --- the account's sign-in settings ----------------------------------------------------------------
@@ -356,7 +356,5 @@ def settings() -> ResponseReturnValue:
     fields = submitted()
     user = signed_in()
     signin_codes.save_settings(user, _switch(fields, "signin_codes"), _switch(fields, "new_browser_check"))
-    if wants_json():
-        return json_reply(200, _(SETTINGS_SAVED), {
-            "signin_codes": user.signin_codes, "new_browser_check": signin_codes.browser_check_on(user)})
-    return redirect_with(_(SETTINGS_SAVED), url_for("account.index") + "#signin")
+    return done(_(SETTINGS_SAVED), {"signin_codes": user.signin_codes,
+                                    "new_browser_check": signin_codes.browser_check_on(user)})

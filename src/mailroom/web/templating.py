@@ -6,7 +6,6 @@ from flask import Flask
 
 from mailroom.config import DEVELOPMENT
 from mailroom.domain.errors import N_
-from mailroom.domain.waits import format_wait
 from mailroom.i18n import _
 from mailroom.urls import external_url
 
@@ -30,5 +29,4 @@ def register(app: Flask) -> None:
     # The live endpoint table, so templates link only to features that are installed.
     app.jinja_env.globals["url_map_endpoints"] = app.view_functions
     app.jinja_env.globals["is_development"] = app.config["MAILROOM_ENV"] == DEVELOPMENT
-    app.jinja_env.filters["wait"] = format_wait
     app.jinja_env.globals["status_label"] = status_label

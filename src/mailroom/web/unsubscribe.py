@@ -21,10 +21,21 @@ INVALID = N_("This unsubscribe link is not valid. Use the link in the latest ann
 def confirm(token: str) -> ResponseReturnValue:
     """Ask whether to unsubscribe; mail scanners follow links, so a GET changes nothing."""
     try:
-        audience.check_token(token)
+        email, subscribed = audience.subscription(token)
     except TokenInvalid:
         return error_response(404, INVALID)
-    return render_template("unsubscribe/confirm.html", token=token)
+    if not subscribed:
+        return render_template("unsubscribe/done.html", token=token, email=email, already=True)
+    return render_template("unsubscribe/confirm.html", token=token, email=email)
+
+
+def _answer(token: str, subscribed: bool, page: str) -> ResponseReturnValue:
+    """Set the owner's choice and show the page that says so, naming the address."""
+    try:
+        email, already = audience.set_subscribed(token, subscribed)
+    except TokenInvalid:
+        return error_response(404, INVALID)
+    return render_template(page, token=token, email=email, already=already)
 
 
 @bp.post("/<token>")
@@ -32,11 +43,7 @@ def confirm(token: str) -> ResponseReturnValue:
 @private
 def one_click(token: str) -> ResponseReturnValue:
     """Unsubscribe from announcements: the mail client's one-click POST or the button on our page."""
-    try:
-        audience.set_subscribed(token, False)
-    except TokenInvalid:
-        return error_response(404, INVALID)
-    return render_template("unsubscribe/done.html", token=token)
+    return _answer(token, False, "unsubscribe/done.html")
 
 
 @bp.post("/<token>/resubscribe")
@@ -44,8 +51,4 @@ def one_click(token: str) -> ResponseReturnValue:
 @private
 def resubscribe(token: str) -> ResponseReturnValue:
     """Undo an unsubscribe made by mistake, with the same link."""
-    try:
-        audience.set_subscribed(token, True)
-    except TokenInvalid:
-        return error_response(404, INVALID)
-    return render_template("unsubscribe/resubscribed.html", token=token)
+    return _answer(token, True, "unsubscribe/resubscribed.html")

@@ -31,7 +31,7 @@ def test_smtp_outage_delivers_every_reset_email_once(live: Deployment, report: D
     replies = request_resets(live, addresses)
     answered = time.monotonic() - stopped
     assert [r.status for r in replies] == [302] * REQUESTS, "every request gets the same redirect"
-    assert {r.location for r in replies} == {"/auth/login"}
+    assert {r.location for r in replies} == {"/auth/reset_password/sent"}
 
     def outage_felt() -> bool:
         """All 300 rows queued, every worker refused by the dead server, and 20 s gone."""

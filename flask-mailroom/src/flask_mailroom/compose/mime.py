@@ -49,7 +49,7 @@ SPLICE_FROM = 4096
 ENCODED_KEPT = 4
 _ENCODED: dict[int, tuple[bytes, bytes]] = {}
 _ENCODED_LOCK = threading.Lock()
-_UNIQUE = frozenset({"subject", "from", "to", "cc", "reply-to", "date", "message-id", "sender"})
+UNIQUE = frozenset({"subject", "from", "to", "cc", "reply-to", "date", "message-id", "sender"})
 
 
 # --- addresses ---------------------------------------------------------------------------------
@@ -88,6 +88,11 @@ def bare_address(value: str | tuple[str, str]) -> str:
     return split_address(value)[1]
 
 
+def envelope_sender(message: Message) -> str:
+    """MAIL FROM: the bounce address when one is configured (bounces come back there), else From."""
+    return str(current_app.config.get("MAIL_BOUNCE_ADDRESS") or bare_address(message.sender))
+
+
 def header_address_spec(addr: str) -> str:
     """The address for a header; a local part that is not a plain dot-atom, or could pass for an
     encoded-word, is quoted."""
@@ -99,17 +104,23 @@ def header_address_spec(addr: str) -> str:
 
 
 def display_name(name: str) -> str:
-    """A display name as it goes in a header: plain, quoted, or encoded-words (RFC 2047)."""
-    if name.isascii() and "=?" not in name:
-        return name if _PHRASE.fullmatch(name) else f'"{quote(name)}"'
-    return Header(name, "utf-8").encode(linesep="\r\n")
+    """A display name as it goes in a header: plain or quoted when ASCII (folded at its own spaces),
+    else encoded-words (RFC 2047), folded so that no line passes LINE characters."""
+    if name.isascii() and "=?" not in name and max(len(w) for w in name.split(" ")) <= LONGEST_WORD:
+        return fold_words("Reply-To", name if _PHRASE.fullmatch(name) else f'"{quote(name)}"')
+    return Header(name, "utf-8", maxlinelen=LINE - 8).encode(linesep="\r\n")
 
 
 def mailbox(value: str | tuple[str, str]) -> str:
-    """One mailbox, ready for an address header."""
+    """One mailbox, ready for an address header; the address goes on a line of its own when it
+    would make the name's last line too long."""
     name, addr = split_address(value)
     spec = header_address_spec(addr)
-    return f"{display_name(name)} <{spec}>" if name else spec
+    if not name:
+        return spec
+    shown = display_name(name)
+    last = shown.rpartition("\r\n")[2]
+    return f"{shown} <{spec}>" if len(last) + len(spec) + 8 <= LINE else f"{shown}\r\n <{spec}>"
 
 
 def address_list(name: str, values: list[str | tuple[str, str]]) -> str:
@@ -154,7 +165,7 @@ def set_header(mime: EmailMessage, name: str, value: str) -> None:
     """Store a finished header value; one given again replaces one that may appear only once."""
     if len(value.replace("\r\n ", " ").splitlines()) > 1:
         raise HeaderInjection(f"{name} would be split over several header lines")
-    if name.lower() in _UNIQUE and name in mime:
+    if name.lower() in UNIQUE and name in mime:
         del mime[name]
     mime.set_raw(name, value)
 
@@ -246,6 +257,20 @@ def _attach(mime: EmailMessage, item: MailAttachment, ascii_only: bool,
     assert isinstance(parts[-1], EmailMessage)
     for key, value in item.headers.items():
         parts[-1].set_raw(key, unstructured(key, value))
+
+
+def attachment_part(item: MailAttachment, ascii_only: bool) -> bytes:
+    """One attachment as a finished MIME part (headers, base64 body), to lay out once and reuse."""
+    holder = EmailMessage(policy=POLICY)
+    spliced: dict[bytes, bytes] = {}
+    _attach(holder, item, ascii_only, spliced)
+    parts = holder.get_payload()
+    assert isinstance(parts, list)
+    assert isinstance(parts[-1], EmailMessage)
+    raw = parts[-1].as_bytes(policy=POLICY)
+    for placeholder, encoded in spliced.items():
+        raw = raw.replace(placeholder, encoded, 1)
+    return raw
 
 
 def needs_utf8(message: Message) -> bool:

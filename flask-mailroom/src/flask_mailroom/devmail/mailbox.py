@@ -8,9 +8,10 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import default
+from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from flask_mailroom.compose.parse import body_of, parse, unescape
 from flask_mailroom.models import DevMail
@@ -69,6 +70,18 @@ class MailView:
     def clipped_by_gmail(self) -> bool:
         """Whether Gmail would clip this message's HTML."""
         return self.html_size > GMAIL_CLIP_BYTES
+
+    def header(self, name: str) -> str:
+        """The first header of that name as the recipient reads it, or "" (names are case-blind)."""
+        return next((value for key, value in self.headers if key.lower() == name.lower()), "")
+
+    @property
+    def dated(self) -> datetime | None:
+        """The moment the Date header states, when it holds a readable date."""
+        try:
+            return parsedate_to_datetime(self.header("Date"))
+        except (TypeError, ValueError, IndexError):
+            return None
 
 
 def header_text(parsed: EmailMessage, name: str) -> str:
@@ -178,6 +191,16 @@ def view(mail_id: int) -> MailView:
     )
 
 
+def links_of(mail_id: int) -> list[str]:
+    """The links of one message, read in a transaction that ends before they are requested: a link
+    check that held it would keep the database (SQLite's write lock, with BEGIN IMMEDIATE) from the
+    very pages it asks for, which then answer only after the check has given up on them."""
+    try:
+        return view(mail_id).links
+    finally:
+        db.session.rollback()
+
+
 def html_part(mail_id: int) -> str:
     """The HTML part of a message, or LookupError when it has none."""
     html = body_of(parse(stored(mail_id).raw), "html")
@@ -211,6 +234,11 @@ def remove(mail_id: int) -> None:
     """Delete one message, or LookupError when it is not there."""
     db.session.delete(stored(mail_id))
     db.session.commit()
+
+
+def count() -> int:
+    """How many messages the mailbox holds."""
+    return int(db.session.scalar(select(func.count()).select_from(DevMail)) or 0)
 
 
 def clear() -> int:

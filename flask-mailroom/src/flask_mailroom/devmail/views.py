@@ -40,6 +40,7 @@ bp = Blueprint("devmail", __name__, template_folder="templates", static_folder="
                static_url_path="/static")
 INDEX = "mailroom_mail/devmail/index.html"
 MESSAGE = "mailroom_mail/devmail/message.html"
+CLEAR = "mailroom_mail/devmail/clear.html"
 
 # The HTML part may style itself and show inline images; nothing runs and nothing is fetched.
 HTML_PART_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data: cid:; font-src data:; "
@@ -167,11 +168,12 @@ def eml(mail_id: int) -> Response:
 def links(mail_id: int) -> Response:
     """Every link of the message with its status; only loopback links are requested."""
     try:
-        found = mailbox.view(mail_id).links
+        found = mailbox.links_of(mail_id)
     except LookupError:
         abort(404)
-    checked = [{"url": s.url, "checked": s.checked, "status": s.status, "ok": s.ok, "note": s.note}
-               for s in linkcheck.check_all(found)]
+    busy = linkcheck.single_threaded_port(request.environ)
+    checked = [{"url": s.url, "checked": s.checked, "status": s.status, "ok": s.ok, "note": s.note,
+                "elapsed_ms": s.elapsed_ms} for s in linkcheck.check_all(found, busy=busy)]
     return json_reply(200, ngettext("%(num)d link checked.", "%(num)d links checked.", len(checked)),
                       {"links": checked})
 
@@ -198,9 +200,11 @@ def attachment(mail_id: int, index: int) -> Response:
                      download_name=part.filename)
 
 
-@bp.post("/clear")
+@bp.route("/clear", methods=["GET", "POST"])
 def clear() -> ResponseReturnValue:
-    """Empty the mailbox."""
+    """Empty the mailbox once asked and confirmed: a GET (or a post without ``confirmed``) only asks."""
+    if request.method == "GET" or request.form.get("confirmed") != "yes":
+        return render_template(CLEAR, count=mailbox.count())
     removed = mailbox.clear()
     flash(gettext("Removed %(count)s message(s) from the development mailbox.", count=removed), "success")
     return redirect(url_for("devmail.index"))

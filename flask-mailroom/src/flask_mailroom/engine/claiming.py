@@ -3,13 +3,15 @@
 Each claim runs in one transaction with the screening of its rows (expired links, suppressed
 addresses); now and then (and at the first claim of every run) it first puts back the rows whose
 claim expired, their worker having died. The rows taken are held (``leases``) until their outcome
-is written or they are no longer ours.
+is written or they are no longer ours. Deferred copies whose builder has a screen ("is the reader
+still subscribed?") are screened once per claim too, by one call for the whole batch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from flask_mailroom.compose import deferred
 from flask_mailroom.deliverability import suppression as deliverability
 from flask_mailroom.engine import claims
 from flask_mailroom.engine.leases import Holdings
@@ -39,7 +41,8 @@ class ClaimDesk:
 
     def claim(self, account_only: bool, limit: int) -> tuple[list[Claimed], deliverability.BatchScreen]:
         """Claim a few rows for one connection and hold them (recovering expired claims now and
-        then), screened in the same transaction (expired links, suppressed addresses)."""
+        then), screened in the same transaction (expired links, suppressed addresses), then the
+        copies whose builder screens them, in one call per builder."""
         runtime = self.runtime
         moment = runtime.now()
         recovering = runtime.seconds() - self.last_recovery >= RECOVER_SECONDS
@@ -50,7 +53,7 @@ class ClaimDesk:
                                    limit, account_only=account_only, recovering=recovering)
             screen = deliverability.screen_batch(connection, rows, moment)
         self.holdings.add(rows, moment)
-        return rows, screen
+        return deferred.screen_copies(rows), screen
 
     def usable(self, row: Claimed) -> bool:
         """Whether a send of ``row`` may start: the claim is still ours and fresh enough."""

@@ -4,16 +4,29 @@ A claim is ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED LIMIT n) 
 PostgreSQL concurrent workers skip each other's rows instead of waiting or taking them twice; on
 SQLite the statement runs under the database's single write lock (BEGIN IMMEDIATE). Each claim
 counts one attempt and lasts a time-to-live; rows whose claim expired (their worker died) are put
-back in the queue first. Every statement here walks the ``(status, priority, next_attempt_at)``
-index, so a claim reads only the rows it takes however many sent rows the table keeps.
+back in the queue first. A claim walks the partial index of queued rows in claim order
+(``ix_outbox_due``), recovery the one of rows being sent, so a claim reads only the rows it
+takes however many sent rows the table keeps.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import ColumnElement, Connection, and_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Integer,
+    Select,
+    Update,
+    and_,
+    bindparam,
+    literal_column,
+    select,
+    update,
+)
 
 from flask_mailroom.models.outbox import (
     BULK,
@@ -27,13 +40,15 @@ from flask_mailroom.models.outbox import (
 QUEUED = OutboxStatus.QUEUED.value
 SENDING = OutboxStatus.SENDING.value
 TABLE = OutboxMessage.__table__
+# The statuses as literals, not parameters: a prepared statement's generic plan can then still
+# use the partial indexes on queued and on sending rows.
+IS_QUEUED = TABLE.c.status == literal_column(f"'{QUEUED}'")
+IS_SENDING = TABLE.c.status == literal_column(f"'{SENDING}'")
 
 
-
-
-def due_condition(moment: datetime) -> ColumnElement[bool]:
+def due_condition(moment: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
     """Rows ready to deliver: queued and due."""
-    return and_(TABLE.c.status == QUEUED, TABLE.c.next_attempt_at <= moment)
+    return and_(IS_QUEUED, TABLE.c.next_attempt_at <= moment)
 
 
 def relax(connection: Connection) -> None:
@@ -49,27 +64,47 @@ def relax(connection: Connection) -> None:
 def recover(connection: Connection, moment: datetime) -> int:
     """Put rows whose claim expired back in the queue; how many."""
     result = connection.execute(
-        update(TABLE).where(TABLE.c.status == SENDING, TABLE.c.claimed_until < moment)
+        update(TABLE).where(IS_SENDING, TABLE.c.claimed_until < moment)
         .values(status=QUEUED, claimed_by=None, claimed_until=None))
     return int(result.rowcount or 0)
+
+
+def take_statement(moment: datetime | ColumnElement[datetime], limit: int | ColumnElement[int],
+                   account_only: bool = False) -> Select[tuple[int]]:
+    """The ids of up to ``limit`` due rows, account mail first (or only), locked, skipping rows
+    other workers have locked."""
+    condition = due_condition(moment)
+    if account_only:
+        condition = and_(condition, TABLE.c.priority < PRIORITY[BULK])
+    return (select(TABLE.c.id).where(condition)
+            .order_by(TABLE.c.priority, TABLE.c.next_attempt_at, TABLE.c.id)
+            .limit(limit).with_for_update(skip_locked=True))
+
+
+@cache
+def take_update(account_only: bool) -> Update:
+    """The claim, built once per kind with its values bound at each claim: a statement reused keeps
+    its cache key, so a claim skips building the statement and its key again."""
+    due = take_statement(bindparam("moment", type_=TABLE.c.next_attempt_at.type),
+                         bindparam("limit", type_=Integer()), account_only)
+    return (update(TABLE).where(TABLE.c.id.in_(due.scalar_subquery()))
+            .values(status=SENDING, claimed_by=bindparam("worker", type_=TABLE.c.claimed_by.type),
+                    claimed_until=bindparam("until", type_=TABLE.c.claimed_until.type),
+                    attempts=TABLE.c.attempts + 1)
+            .returning(*COLUMNS))
 
 
 def take(connection: Connection, worker_id: str, moment: datetime, until: datetime,
          limit: int, account_only: bool = False) -> list[Claimed]:
     """Claim up to ``limit`` due rows until ``until``, account mail first (or only), counting the attempt."""
-    condition = due_condition(moment)
-    if account_only:
-        condition = and_(condition, TABLE.c.priority < PRIORITY[BULK])
-    due = (select(TABLE.c.id).where(condition)
-           .order_by(TABLE.c.priority, TABLE.c.next_attempt_at, TABLE.c.id)
-           .limit(limit).with_for_update(skip_locked=True))
-    rows = connection.execute(
-        update(TABLE).where(TABLE.c.id.in_(due.scalar_subquery()))
-        .values(status=SENDING, claimed_by=worker_id, claimed_until=until,
-                attempts=TABLE.c.attempts + 1)
-        .returning(*COLUMNS)
-    ).all()
-    return sorted((Claimed(*row) for row in rows), key=lambda c: (c.priority, c.id))
+    rows = connection.execute(take_update(account_only),
+                              {"moment": moment, "limit": limit, "worker": worker_id, "until": until})
+    return sorted((Claimed(*row) for row in rows), key=_claim_order)
+
+
+def _claim_order(row: Claimed) -> tuple[int, int]:
+    """Account mail first, then oldest first."""
+    return row.priority, row.id
 
 
 def claim(connection: Connection, worker_id: str, moment: datetime, until: datetime,

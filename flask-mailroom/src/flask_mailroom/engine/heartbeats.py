@@ -7,13 +7,13 @@ stops. Rows not refreshed for a minute belong to workers that died and are not s
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
+from flask_mailroom.engine import tally
 from flask_mailroom.models.outbox import BULK, TRANSACTIONAL, OutboxMessage, OutboxStatus
 from flask_mailroom.models.workers import MailWorker
 
@@ -80,19 +80,14 @@ class Engine:
         return next((s for s in ("open", "half-open") if s in states), "closed")
 
 
-def _per_kind(connection: Connection, *conditions: ColumnElement[bool]) -> Counter[str]:
-    """Outbox rows matching ``conditions``, counted per kind of mail."""
-    query = select(OUTBOX.c.kind, func.count()).where(*conditions).group_by(OUTBOX.c.kind)
-    return Counter({str(kind): int(count) for kind, count in connection.execute(query)})
-
-
 def lanes(connection: Connection, moment: datetime) -> list[Lane]:
-    """Queued, due and sending rows per kind of mail, counted by the database."""
-    queued_rows = OUTBOX.c.status == OutboxStatus.QUEUED.value
-    queued = _per_kind(connection, queued_rows)
-    due = _per_kind(connection, queued_rows, OUTBOX.c.next_attempt_at <= moment)
-    sending = _per_kind(connection, OUTBOX.c.status == OutboxStatus.SENDING.value)
-    return [Lane(name, queued[name], due[name], sending[name]) for name in LANES]
+    """Queued, due and sending rows per kind of mail: summed from the tally, less the few queued
+    rows not due yet (counted), so a full queue is never walked."""
+    groups = tally.groups(connection)
+    queued = tally.by_kind(groups, OutboxStatus.QUEUED.value)
+    sending = tally.by_kind(groups, OutboxStatus.SENDING.value)
+    later = tally.not_due(connection, moment)
+    return [Lane(name, queued[name], max(0, queued[name] - later[name]), sending[name]) for name in LANES]
 
 
 def recent_rate(connection: Connection, moment: datetime) -> float:

@@ -2,7 +2,8 @@
 
 At every beat the claims held are renewed, the worker's state is published in ``mail_workers``
 (not in a drain), stored provider webhooks are applied, old bodies are purged when due (not in a
-drain), and what was handled since the last beat is reported.
+drain), the outbox is vacuumed when its dead rows pass MAIL_VACUUM_DEAD_ROWS (PostgreSQL, a drain
+too), and what was handled since the last beat is reported.
 """
 
 from __future__ import annotations
@@ -88,12 +89,15 @@ class Housekeeping:
             self.holdings.renew()
             if not self.once:
                 self.tidy()
+            else:
+                retention.vacuum_if_due(self.runtime.app)
             if self.report is not None:
                 reported = self._report(self.report, reported)
 
     def tidy(self) -> None:
         """What a heartbeat does besides renewing claims: publish the state (not in a drain), apply
-        stored provider webhooks, purge old bodies when due (not in a drain)."""
+        stored provider webhooks, purge old bodies when due (not in a drain), vacuum the outbox when
+        its dead rows call for it (a drain too: that is when they pile up)."""
         if not self.once:
             self.heartbeat.publish()
         try:
@@ -102,6 +106,7 @@ class Housekeeping:
             log.warning("could not process webhook events: %s", type(error).__name__)
         if not self.once:
             retention.purge_if_due(self.runtime.app)
+        retention.vacuum_if_due(self.runtime.app)
 
     def withdraw(self) -> None:
         """The run is over: remove the worker's state (a drain never published any)."""

@@ -2,8 +2,8 @@
 
 The place for pre-send checks: a screened-out row is withheld (expired, suppressed), a row past
 its attempts fails, a deferred row is built. A row that has to be rendered is prepared on a small
-pool while its connection sends the message before it; one whose bytes are stored is checked on
-the connection's own thread (cheaper than handing it over).
+pool while its connection sends the message before it; one whose bytes are stored, or a copy filled
+from a prepared layout, is readied on the connection's own thread (cheaper than handing it over).
 """
 
 from __future__ import annotations
@@ -57,8 +57,9 @@ class Preparation:
 
     def prepare_ahead(self, row: Claimed, found: Screening | None) -> Future[Ready]:
         """Prepare ``row`` on the pool when it has to be rendered; at once, on this thread, when its
-        bytes are stored (the checks are cheaper than handing it over) or there is no pool."""
-        if self.pool is not None and not row.raw:
+        bytes are stored or it is filled from a prepared layout (cheaper than handing it over), or
+        there is no pool."""
+        if self.pool is not None and not row.raw and not deferred.fills_copy(row):
             return self.pool.submit(self._prepared_apart, row, found)
         future: Future[Ready] = Future()
         try:

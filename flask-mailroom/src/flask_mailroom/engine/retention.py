@@ -6,11 +6,18 @@ Message-ID, envelope, subject, status, attempts, error and times stay for the op
 ``purged_at`` says when the body went. ``flask mail purge`` runs it at once; every worker runs
 it in the background every ``OUTBOX_PURGE_INTERVAL`` seconds (``purge_if_due``). Each batch is
 its own short transaction, so workers keep claiming while a large backlog is purged.
+
+Every copy leaves two dead row versions behind it (claimed, then sent). Where autovacuum is off or
+lags (the storage settings m0003 gives the outbox only help where it runs), a worker checks the
+outbox's dead rows every ``MAIL_VACUUM_INTERVAL`` seconds and runs ``VACUUM (ANALYZE) outbox``
+once they pass ``MAIL_VACUUM_DEAD_ROWS`` (``vacuum_if_due``, PostgreSQL only, one worker at a time).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -106,3 +113,82 @@ def purge_if_due(app: Flask) -> int:
     more = done >= BATCH_SIZE * BATCHES_PER_RUN
     services[NEXT_RUN] = moment if more else moment + timedelta(seconds=interval)
     return done
+
+
+# --- vacuum where autovacuum is off or lagging ---------------------------------------------------
+
+# Every copy leaves two dead row versions (claimed, then sent). Besides MAIL_VACUUM_DEAD_ROWS, a
+# VACUUM is due once the dead rows pass this share of the live ones (and VACUUM_MIN_DEAD).
+VACUUM_SHARE = 0.2
+VACUUM_MIN_DEAD = 1000
+VACUUM_NEXT_CHECK = "vacuum_next_check"
+VACUUM_THREAD = "vacuum_thread"
+# Any constant of this package's own: the advisory lock only one worker at a time holds to vacuum.
+VACUUM_LOCK = 0x6D61696C76616375  # "mailvacu"
+DEAD_ROWS = "SELECT n_dead_tup, n_live_tup FROM pg_stat_user_tables WHERE relid = 'outbox'::regclass"
+
+
+def vacuum_due(dead: int, live: int, threshold: int) -> bool:
+    """Whether ``dead`` rows call for a VACUUM: ``threshold`` of them (0: never), or a fifth of the
+    live rows (at least VACUUM_MIN_DEAD), whichever comes first."""
+    if threshold <= 0:
+        return False
+    return dead >= threshold or (dead >= VACUUM_MIN_DEAD and dead >= VACUUM_SHARE * live)
+
+
+def vacuum_outbox(threshold: int) -> tuple[int, int] | None:
+    """PostgreSQL: ``VACUUM (ANALYZE) outbox`` when its dead rows pass the threshold, unless another
+    worker is doing it (an advisory lock); (dead, live) rows it found when it did, else None."""
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        if connection.dialect.name != "postgresql":
+            return None
+        dead, live = connection.exec_driver_sql(DEAD_ROWS).one()
+        if not vacuum_due(int(dead), int(live), threshold):
+            return None
+        if not connection.exec_driver_sql(f"SELECT pg_try_advisory_lock({VACUUM_LOCK})").scalar():
+            return None
+        try:
+            connection.exec_driver_sql("VACUUM (ANALYZE) outbox")
+        finally:
+            connection.exec_driver_sql(f"SELECT pg_advisory_unlock({VACUUM_LOCK})")
+    return int(dead), int(live)
+
+
+def _vacuum_logged(app: Flask, threshold: int) -> None:
+    """Run ``vacuum_outbox`` in the application's context and log what it did; errors are logged."""
+    started = time.perf_counter()  # only for the log line
+    try:
+        with app.app_context():
+            found = vacuum_outbox(threshold)
+    except Exception:
+        log.exception("vacuuming the outbox failed; trying again later")
+        return
+    if found is not None:
+        log.info("vacuumed the outbox in %.1f s: it had %d dead rows and %d live "
+                 "(MAIL_VACUUM_DEAD_ROWS=%d)", time.perf_counter() - started, found[0], found[1], threshold)
+
+
+def _on_postgresql(app: Flask) -> bool:
+    """Whether the application's mail tables are on PostgreSQL (SQLite has nothing of the kind)."""
+    with app.app_context():
+        return bool(db.engine.dialect.name == "postgresql")
+
+
+def vacuum_if_due(app: Flask, *, wait: bool = False) -> threading.Thread | None:
+    """The worker's hook: every MAIL_VACUUM_INTERVAL seconds, vacuum the outbox in a thread of its
+    own when its dead rows pass MAIL_VACUUM_DEAD_ROWS (a heartbeat must not wait for a VACUUM);
+    the thread started, if any (``wait``: joined first, for tests)."""
+    threshold, interval = app.config["MAIL_VACUUM_DEAD_ROWS"], app.config["MAIL_VACUUM_INTERVAL"]
+    moment, services = state(app).clock.now(), state(app).services
+    running = services.get(VACUUM_THREAD)
+    if threshold <= 0 or moment < services.get(VACUUM_NEXT_CHECK, moment) or (
+            running is not None and running.is_alive()) or not _on_postgresql(app):
+        return None
+    services[VACUUM_NEXT_CHECK] = moment + timedelta(seconds=max(interval, 1))
+    thread = threading.Thread(target=_vacuum_logged, args=(app, threshold), name="outbox-vacuum",
+                              daemon=True)
+    services[VACUUM_THREAD] = thread
+    thread.start()
+    if wait:
+        thread.join()
+    return thread

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import smtplib
 import socket
 import ssl
@@ -21,6 +22,8 @@ SESSION_REFUSALS = frozenset({530, 534, 535, 538})
 # Replies by which a provider says "too fast" (service busy, local error, TLS temporarily
 # unavailable): slow the sender down rather than count the message's attempt.
 THROTTLING = frozenset({421, 451, 454})
+# An envelope address smtplib would send unchanged: sent as it is, without parsing it again.
+_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
 
 
 class DeliveryError(Exception):
@@ -117,19 +120,58 @@ def mail_options(mail_from: str, rcpt_to: Sequence[str], raw: bytes) -> list[str
     return [] if plain else ["SMTPUTF8"]
 
 
-class _RepliesKept:
-    """smtplib discards the server's reply to DATA; keep it, for "why didn't I get the email?"."""
+def dot_stuffed(raw: bytes) -> bytes:
+    """``raw`` with a period doubled at the start of every line (RFC 5321 4.5.2), as smtplib's
+    regular expression does, several times faster; ending with CRLF."""
+    stuffed = raw.replace(b"\n.", b"\n..")
+    if stuffed.startswith(b"."):
+        stuffed = b"." + stuffed
+    return stuffed if stuffed.endswith(b"\r\n") else stuffed + b"\r\n"
+
+
+class _RepliesKept(smtplib.SMTP):
+    """smtplib.SMTP keeping the server's reply to DATA (for "why didn't I get the email?"), and
+    sending a plain envelope address and bytes without smtplib's per-message parsing and regular
+    expressions (they cost more than the rest of a send)."""
 
     last_reply: str = ""
 
+    def mail(self, sender: str, options: Sequence[str] = ()) -> tuple[int, bytes]:
+        """MAIL FROM; a plain address is sent as it is (smtplib would parse it again)."""
+        if any(o.lower() == "smtputf8" for o in options) or not _PLAIN_ADDRESS.fullmatch(sender):
+            return super().mail(sender, options)
+        listed = "".join(f" {option}" for option in options) if self.does_esmtp else ""
+        self.putcmd("mail", f"FROM:<{sender}>{listed}")
+        return self.getreply()
+
+    def rcpt(self, recip: str, options: Sequence[str] = ()) -> tuple[int, bytes]:
+        """RCPT TO; a plain address is sent as it is."""
+        if not _PLAIN_ADDRESS.fullmatch(recip):
+            return super().rcpt(recip, options)
+        listed = "".join(f" {option}" for option in options) if self.does_esmtp else ""
+        self.putcmd("rcpt", f"TO:<{recip}>{listed}")
+        return self.getreply()
+
     def data(self, msg: Any) -> tuple[int, bytes]:
         """Send the message and remember the reply."""
-        code, text = super().data(msg)  # type: ignore[misc]
+        if isinstance(msg, bytes) and not self.debuglevel:
+            code, text = self._data_bytes(msg)
+        else:
+            code, text = super().data(msg)
         self.last_reply = f"{code} {_decode(text)}"
         return code, text
 
+    def _data_bytes(self, raw: bytes) -> tuple[int, bytes]:
+        """DATA for bytes: what smtplib does, dot-stuffing with one bytes replace."""
+        self.putcmd("data")
+        code, reply = self.getreply()
+        if code != 354:
+            raise smtplib.SMTPDataError(code, reply)
+        self.send(dot_stuffed(raw) + b".\r\n")
+        return self.getreply()
 
-class ReplySMTP(_RepliesKept, smtplib.SMTP):
+
+class ReplySMTP(_RepliesKept):
     """smtplib.SMTP that keeps the DATA reply."""
 
 

@@ -22,7 +22,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
@@ -43,7 +43,10 @@ from flask_mailroom.engine.wakeup import listener_for
 from flask_mailroom.models.outbox import Claimed
 from flask_mailroom.rules.breaker import CircuitBreaker
 from flask_mailroom.rules.pacing import Throttle
-from flask_mailroom.store import db
+from flask_mailroom.store import db, ping_when_idle
+
+if TYPE_CHECKING:
+    from flask_mailroom.engine.metrics import Telemetry
 
 __all__ = ["Worker", "new_worker_id"]
 
@@ -90,7 +93,9 @@ class Worker:
     ``transport_factory`` makes each connection's transport (default: from configuration);
     ``sleeper`` waits between attempts (default: until ``stop``; tests move a frozen clock);
     ``inprocess`` marks the development worker inside the web process; ``holdings`` are the
-    claims the current run holds (None before the first run).
+    claims the current run holds (None before the first run); ``metrics_port`` serves the
+    worker's metrics and health there while it runs (None: nowhere; ``flask mail worker`` passes
+    ``--metrics-port`` or MAIL_METRICS_PORT, so in-process and one-off workers never bind it).
     """
 
     app: Flask
@@ -104,7 +109,9 @@ class Worker:
     throttle: Throttle = field(default_factory=Throttle)
     inprocess: bool = False
     holdings: Holdings | None = None
+    metrics_port: int | None = None
     runtime: Runtime = field(init=False, repr=False)
+    telemetry: Telemetry | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         """Share the name, stop flag, counters and clock with every part of every run."""
@@ -112,9 +119,9 @@ class Worker:
 
     def new_transport(self) -> Transport:
         """A transport for one connection."""
-        if self.transport_factory is not None:
-            return self.transport_factory()
-        return transport_for(self.app.config)
+        factory = self.transport_factory
+        made = factory() if factory is not None else transport_for(self.app.config)
+        return made if self.telemetry is None else self.telemetry.transport(made)
 
     def claim(self, limit: int) -> list[Claimed]:
         """Claim up to ``limit`` due rows now, on a connection of its own, outside any run."""
@@ -142,20 +149,47 @@ class Worker:
     def _run(self, once: bool, poll_seconds: float, report: Report | None) -> None:
         """Start the writer and the connections, keep the claims alive, and stop cleanly."""
         with self.app.app_context():
-            run = self._assemble(once, poll_seconds)
-            housekeeping = Housekeeping(self.runtime, run.holdings, Heartbeat(self.runtime, self.snapshot),
-                                        once, report)
-            threads = run.start()
-            if not once:
-                listener_for(db.engine.url, run.lanes.new_mail, self.stop)
+            ping_when_idle(db.engine)
+            telemetry = self._serve_metrics()
             try:
-                housekeeping.keep_alive(threads)
-            except BaseException:
-                self.stop.set()
-                raise
+                self._deliver(once, poll_seconds, report)
             finally:
-                run.stop(threads)
-                housekeeping.withdraw()
+                if telemetry is not None:
+                    telemetry.close()
+
+    def _deliver(self, once: bool, poll_seconds: float, report: Report | None) -> None:
+        """Assemble a run, start its connections and keep them alive until they are done."""
+        run = self._assemble(once, poll_seconds)
+        housekeeping = Housekeeping(self.runtime, run.holdings, Heartbeat(self.runtime, self.snapshot),
+                                    once, report)
+        threads = run.start()
+        if self.telemetry is not None:
+            self.telemetry.vitals.started(threads, beats=not once)
+        if not once:
+            listener_for(db.engine.url, run.lanes.new_mail, self.stop)
+        try:
+            housekeeping.keep_alive(threads)
+        except BaseException:
+            self.stop.set()
+            raise
+        finally:
+            run.stop(threads)
+            housekeeping.withdraw()
+
+    def _serve_metrics(self) -> Telemetry | None:
+        """Serve metrics and health on the worker's port, if it has one; the worker's ``Telemetry``
+        (made once: its counters and histograms outlive a run)."""
+        if self.metrics_port is None:
+            return None
+        if self.telemetry is None:
+            try:
+                from flask_mailroom.engine.metrics import Telemetry
+            except ImportError:
+                raise RuntimeError("metrics need the prometheus_client package: "
+                                   "pip install 'Flask-Mailroom[metrics]'") from None
+            self.telemetry = Telemetry(self)
+        self.telemetry.serve(str(self.app.config.get("MAIL_METRICS_HOST") or "127.0.0.1"), self.metrics_port)
+        return self.telemetry
 
     def _assemble(self, once: bool, poll_seconds: float) -> Run:
         """The parts of a new run, wired together; its writer (and pool) already started."""
@@ -166,11 +200,12 @@ class Worker:
         holdings = self.holdings = Holdings(db.engine, self.worker_id, runtime.lease_policy(), runtime.now)
         writer = OutcomeWriter(db.engine, self.worker_id, runtime.now, on_written=holdings.forget)
         desk = ClaimDesk(runtime, holdings)
+        claims = desk if self.telemetry is None else self.telemetry.claims(desk)
         recorder = Recorder(runtime, writer)
         preparation = Preparation(runtime, desk, recorder, settings.preparers if total > 1 else 0)
         lanes = Lanes(self.stop, total, reserved)
         gate = ServerGate(runtime, self.breaker, self.throttle, pacer)
-        shared = Shared(self.app, once, poll_seconds, control=runtime, gate=gate, claims=desk,
+        shared = Shared(self.app, once, poll_seconds, control=runtime, gate=gate, claims=claims,
                         roster=lanes, outcomes=recorder, preparer=preparation,
                         new_transport=self.new_transport)
         return Run(shared, reserved, total, holdings, lanes, writer, preparation)
@@ -179,6 +214,8 @@ class Worker:
         """What this worker reports at a heartbeat (without its rate)."""
         total, reserved = self.connections()
         counts = self.runtime.counts()
+        if self.telemetry is not None:
+            self.telemetry.vitals.beat()
         return {"seen_at": self.runtime.now(), "connections": total, "reserved": reserved,
                 "in_flight": len(self.holdings) if self.holdings is not None else 0,
                 "sent": counts["sent"], "failed": counts["failed"], "throttled": counts["throttled"],

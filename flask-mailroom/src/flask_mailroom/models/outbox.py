@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Index, LargeBinary, String, Table, Text, text
+from sqlalchemy import JSON, BigInteger, Index, LargeBinary, String, Table, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from flask_mailroom.models.base import BigId, MailBase
@@ -16,6 +16,15 @@ TRANSACTIONAL = "transactional"
 BULK = "bulk"
 # Lower is claimed first: account mail always before announcements.
 PRIORITY = {TRANSACTIONAL: 0, BULK: 100}
+# The outbox's storage parameters on PostgreSQL (m0003 sets them on existing tables).
+STORAGE = {"fillfactor": "85", "autovacuum_vacuum_scale_factor": "0.02",
+           "autovacuum_vacuum_insert_scale_factor": "0.05", "autovacuum_analyze_scale_factor": "0.02",
+           "autovacuum_vacuum_cost_limit": "2000", "autovacuum_vacuum_cost_delay": "1"}
+
+
+def partial(condition: str) -> dict[str, Any]:
+    """The keyword arguments making an index partial on both databases."""
+    return {"postgresql_where": text(condition), "sqlite_where": text(condition)}
 
 
 class OutboxStatus(enum.StrEnum):
@@ -38,9 +47,22 @@ class OutboxMessage(MailBase):
 
     __tablename__ = "outbox"
     __table__: ClassVar[Table]
-    __table_args__ = (Index("ix_outbox_due", "status", "priority", "next_attempt_at"),
-                      # What the retention purge walks: rows not yet purged, oldest first.
-                      Index("ix_outbox_retention", "purged_at", "sent_at"))
+    __table_args__ = (
+        # Partial indexes hold only the rows they serve, so most updates add no entry to them.
+        # The claim: due queued rows, account mail first (and the count of rows not yet due).
+        Index("ix_outbox_due", "priority", "next_attempt_at", "id", **partial("status = 'queued'")),
+        # Rows being sent (few): recovering expired claims. Not on claimed_until, so a renewal is HOT.
+        Index("ix_outbox_sending", "claimed_by", **partial("status = 'sending'")),
+        # The oldest message not yet delivered.
+        Index("ix_outbox_waiting", "created_at", **partial("status IN ('queued', 'sending')")),
+        Index("ix_outbox_sent_at", "sent_at", **partial("sent_at IS NOT NULL")),
+        Index("ix_outbox_failed_at", "failed_at", **partial("failed_at IS NOT NULL")),
+        # What the retention purge walks: rows not yet purged, oldest first.
+        Index("ix_outbox_retention", "purged_at", "sent_at"),
+        # Rewritten twice per copy: leave room on each page for the new versions, and vacuum
+        # after a small share of the table has changed rather than the default fifth.
+        {"postgresql_with": STORAGE},
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     message_id: Mapped[str] = mapped_column(String(255), unique=True)
@@ -59,8 +81,8 @@ class OutboxMessage(MailBase):
     claimed_until: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
-    sent_at: Mapped[datetime | None] = mapped_column(index=True)
-    failed_at: Mapped[datetime | None] = mapped_column(index=True)
+    sent_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
     dedupe_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     # The host's batch this copy belongs to (Mailroom: its announcement); no foreign key, as the
     # host's tables are not the mail core's.
@@ -102,3 +124,23 @@ class Claimed:
 
 
 COLUMNS = [OutboxMessage.__table__.c[name] for name in Claimed.__dataclass_fields__]
+
+
+class OutboxTally(MailBase):
+    """Changes to the number of outbox rows per kind, status, announcement and builder, written by triggers
+    in the transactions that change the rows (m0003); their sums are the figures operators read.
+
+    Triggers only append (no two transactions wait for the same counter row); the worker now and
+    then folds the appended rows into one per group (``engine.tally``).
+    """
+
+    __tablename__ = "outbox_tally"
+    __table__: ClassVar[Table]
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    announcement_id: Mapped[int | None] = mapped_column(BigId)
+    # A deferred row not built yet: the name of its builder (None once built, or for stored mail).
+    builder: Mapped[str | None] = mapped_column(String(64))
+    delta: Mapped[int] = mapped_column(BigInteger)

@@ -8,14 +8,9 @@
   var csrfMeta = document.querySelector('meta[name="csrf-token"]');
   var csrfToken = csrfMeta ? csrfMeta.getAttribute("content") : "";
 
-  // "47 s", "2 min 05 s": the server's wording for a wait (web/templating.py wait filter).
+  // A wait in the page's language, worded as the server words it (waits.js, loaded by base.html).
   function formatWait(seconds) {
-    var whole = Math.max(0, Math.ceil(seconds));
-    if (whole < 60) {
-      return whole + " s";
-    }
-    var rest = whole % 60;
-    return Math.floor(whole / 60) + " min " + (rest < 10 ? "0" : "") + rest + " s";
+    return window.MailroomWaits.format(seconds);
   }
 
   // A live countdown in ``node`` (its data-wait-text holds the sentence, with {wait}); while it runs
@@ -68,7 +63,8 @@
     }).filter(Boolean);
   }
 
-  // An expiry countdown ends by disabling what needs a live code, not by enabling it.
+  // An expiry countdown ends by disabling what needs a live code, not by enabling it, and by
+  // putting the expired sentence in place of the "we sent a code" one (data-expired-text).
   function expiredHandler(node) {
     var target = node.getAttribute("data-expires");
     if (!target) {
@@ -78,6 +74,10 @@
       var fieldset = document.getElementById(target);
       if (fieldset) {
         fieldset.disabled = true;
+      }
+      var sentence = document.querySelector("[data-expired-for='" + target + "']");
+      if (sentence) {
+        sentence.textContent = sentence.getAttribute("data-expired-text");
       }
     };
   }
@@ -116,9 +116,64 @@
   }
   var sendButton = document.getElementById("send-code");
   var statusBox = document.getElementById("email-change-status");
+  var stateBox = document.getElementById("change-state");
   var stepTwo = document.getElementById("change-step-2");
   var sendWait = document.getElementById("send-code-wait");
   var codeExpiry = document.getElementById("change-code-expiry");
+  var card = document.getElementById("change-email");
+  var texts = {
+    unexpected: sendForm.getAttribute("data-unexpected"),
+    unreachable: sendForm.getAttribute("data-unreachable")
+  };
+
+  // The card shows one state of its code: pending (step 2 open, the expiry counting down), void
+  // (too many wrong tries), expired, or none; ``view`` is the server's {state, email, expires_in,
+  // resend_after, locked}, and a missing resend_after leaves the resend countdown as it is.
+  function showCodeState(view) {
+    var state = view.state || "none";
+    var pending = state === "pending";
+    card.setAttribute("data-code-state", state);
+    var text = stateBox.getAttribute("data-" + state + "-text");
+    stateBox.textContent = text ? text.replace("{email}", view.email || "") : "";
+    stateBox.hidden = !text;
+    stateBox.className = "alert mt-2 alert-" + (pending ? "info" : "warning");
+    changeForm.hidden = !pending;
+    stepTwo.disabled = !pending;
+    if (pending) {
+      document.getElementById("change-email-address").value = view.email;
+      document.getElementById("change-code-target").textContent = view.email;
+      countdown(codeExpiry, view.expires_in, [], onCodeExpired);
+    } else {
+      stopCountdown(codeExpiry);
+      document.getElementById("change-email-address").value = "";
+    }
+    sendButton.textContent = sendButton.getAttribute(state === "none" ? "data-first-label" : "data-new-label");
+    if (view.resend_after !== undefined) {
+      resendWait(view.resend_after, view.locked);
+    }
+  }
+
+  // The resend countdown under "Send code": a lockout after wrong codes or the plain cooldown.
+  function resendWait(seconds, locked) {
+    if (seconds > 0) {
+      sendWait.setAttribute("data-wait-text",
+                            sendForm.getAttribute(locked ? "data-locked-wait" : "data-cooldown-wait"));
+      countdown(sendWait, seconds, [sendButton]);
+    } else {
+      stopCountdown(sendWait);
+      sendButton.disabled = false;
+    }
+  }
+
+  // The code ran out while the page was open: the card says so and offers a new code.
+  function onCodeExpired() {
+    showCodeState({state: "expired", email: document.getElementById("change-email-address").value});
+  }
+
+  var renderedExpiry = Number(codeExpiry.getAttribute("data-wait-seconds") || 0);
+  if (renderedExpiry > 0) {
+    countdown(codeExpiry, renderedExpiry, [], onCodeExpired);
+  }
 
   // POST a JSON body; always resolve to the {code, message, data} shape.
   function postJSON(url, body) {
@@ -136,13 +191,14 @@
     });
   }
 
-  // Show a message in the status area of the change-of-address card.
+  // Show the answer in the status area of the change-of-address card, above its state line.
   function showStatus(kind, message) {
+    clearStatus();
     var alert = document.createElement("div");
-    alert.className = "alert alert-" + kind;
+    alert.className = "alert mt-2 alert-" + kind;
     alert.id = "email-change-message";
     alert.textContent = message;
-    statusBox.replaceChildren(alert);
+    statusBox.prepend(alert);
   }
 
   // Remove every field error shown in a form.
@@ -199,10 +255,15 @@
   // Any reply that carries a wait (cooldown or lockout) starts the same countdown.
   function honourWait(reply) {
     if (reply.data && reply.data.resend_after) {
-      if (reply.data.wait_text) {
-        sendWait.setAttribute("data-wait-text", reply.data.wait_text);
-      }
-      countdown(sendWait, reply.data.resend_after, [sendButton]);
+      resendWait(reply.data.resend_after, reply.data.reason === "locked");
+    }
+  }
+
+  // Clear the card's answer area (the state line stays).
+  function clearStatus() {
+    var old = document.getElementById("email-change-message");
+    if (old) {
+      old.remove();
     }
   }
 
@@ -210,18 +271,16 @@
     event.preventDefault();
     clearErrors(sendForm);
     var body = {email: sendForm.elements.email.value, password: sendForm.elements.password.value};
+    clearStatus();
     busy(sendButton, postJSON(sendForm.action, body)).then(function (reply) {
       honourWait(reply);
       if (reply.code !== 200) {
         showProblem(sendForm, reply);
         return;
       }
-      showStatus("info", reply.message);
-      document.getElementById("change-email-address").value = reply.data.email;
-      document.getElementById("change-code-target").textContent = reply.data.email;
       sendForm.elements.password.value = "";
-      stepTwo.disabled = false;
-      countdown(codeExpiry, reply.data.expires_in, [], expiredHandler(codeExpiry));
+      showCodeState({state: "pending", email: reply.data.email, expires_in: reply.data.expires_in,
+                     resend_after: reply.data.resend_after, locked: false});
       document.getElementById("change-code").focus();
     });
   });
@@ -231,8 +290,17 @@
     clearErrors(changeForm);
     var body = {code: changeForm.elements.code.value, email: changeForm.elements.email.value};
     var submit = document.getElementById("change-email-submit");
+    clearStatus();
     busy(submit, postJSON(changeForm.action, body)).then(function (reply) {
       honourWait(reply);
+      if (reply.code !== 200 && reply.data && reply.data.code) {
+        // The code no longer waits: step 2 goes, and the card's state line is the answer.
+        showCodeState(reply.data.code);
+        if (reply.data.code.state === "none") {
+          showStatus("danger", reply.message);
+        }
+        return;
+      }
       if (reply.code !== 200) {
         showProblem(changeForm, reply);
         return;
@@ -240,19 +308,17 @@
       document.getElementById("account-email").textContent = reply.data.email;
       var badge = document.getElementById("email-status");
       badge.className = "badge text-bg-success";
-      badge.textContent = "confirmed";
+      badge.textContent = badge.getAttribute("data-confirmed-text");
       ["confirm", "unconfirmed-banner"].forEach(function (id) {
         var node = document.getElementById(id);
         if (node) {
           node.remove();
         }
       });
-      showStatus("success", reply.message);
       sendForm.reset();
       changeForm.reset();
-      document.getElementById("change-email-address").value = "";
-      stopCountdown(codeExpiry);
-      stepTwo.disabled = true;
+      showCodeState({state: "none", resend_after: 0});
+      showStatus("success", reply.message);
     });
   });
 })();

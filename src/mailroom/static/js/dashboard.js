@@ -10,12 +10,9 @@
   if (!box) {
     return;
   }
-  var status = document.createElement("p");
-  status.className = "small text-body-secondary";
-  status.id = "dashboard-updated";
-  status.setAttribute("role", "status");
-  status.textContent = "Updates every 5 seconds.";
-  box.parentNode.insertBefore(status, box);
+  // The words come from the page (data-* attributes, in its language); the script only places them.
+  var status = document.getElementById("dashboard-updated");
+  status.textContent = status.getAttribute("data-every");
   var timer = null;
 
   // The address of this page with the chart's measured width.
@@ -35,7 +32,8 @@
       }
     });
     box = document.getElementById("chart-box");
-    status.textContent = "Updated " + new Date().toLocaleTimeString();
+    var time = new Date().toLocaleTimeString(document.documentElement.lang || undefined);
+    status.textContent = status.getAttribute("data-updated").replace("{time}", time);
   }
 
   function refresh() {
@@ -47,7 +45,7 @@
         return response.text();
       })
       .then(swap)
-      .catch(function () { status.textContent = "Could not refresh; retrying."; });
+      .catch(function () { status.textContent = status.getAttribute("data-failed"); });
   }
 
   function schedule() {
