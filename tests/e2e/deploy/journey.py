@@ -284,7 +284,7 @@ class Journey:
             page.click("#send-code")
         assert reply.value.status == 200, reply.value.text()
         assert reply.value.request.header_value("x-csrftoken")
-        expect(page.locator("#email-change-message")).to_contain_text(f"We sent a code to {who.new_email}")
+        expect(page.locator("#change-state")).to_contain_text(f"We sent a code to {who.new_email}")
         self.shot("code sent by AJAX")
         email = self.inbox.read(self, who.new_email, "Your Mailroom verification code", since)
         page.fill("#change-code", email.code())

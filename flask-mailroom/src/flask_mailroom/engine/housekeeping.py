@@ -109,7 +109,9 @@ class Housekeeping:
         retention.vacuum_if_due(self.runtime.app)
 
     def withdraw(self) -> None:
-        """The run is over: remove the worker's state (a drain never published any)."""
+        """The run is over: let a vacuum under way finish, remove the worker's state (a drain never
+        published any)."""
+        retention.vacuum_finished(self.runtime.app)
         if not self.once:
             self.heartbeat.withdraw()
 

@@ -192,3 +192,11 @@ def vacuum_if_due(app: Flask, *, wait: bool = False) -> threading.Thread | None:
     if wait:
         thread.join()
     return thread
+
+
+def vacuum_finished(app: Flask, seconds: float = 60.0) -> None:
+    """Wait for the vacuum thread this worker started, if any: a run must not end (and its engine be
+    disposed) while that thread still holds a connection."""
+    thread = state(app).services.get(VACUUM_THREAD)
+    if thread is not None:
+        thread.join(seconds)
