@@ -245,10 +245,9 @@ def test_the_migration_counts_existing_rows_and_goes_down_and_up_on_both_databas
         assert queue_status().counts["sent"] == 5
 
 
+@pytest.mark.parametrize("db_backend", ["postgresql"], indirect=True)  # plans are PostgreSQL's
 def test_on_postgresql_the_claim_and_the_figures_use_the_partial_indexes(
-        app: Flask, mail: Mail, clock: FrozenClock, db_backend: str) -> None:
-    if db_backend != "postgresql":
-        pytest.skip("plans are PostgreSQL's")
+        app: Flask, mail: Mail, clock: FrozenClock) -> None:
     defer(app, mail, 20_000, announcement_id=1)
     with app.app_context(), db.engine.connect() as connection:
         with connection.begin():
