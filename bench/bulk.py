@@ -1,8 +1,8 @@
 """Bulk at scale: an announcement to N subscribers fanned out and drained by two workers on PostgreSQL.
 
 Run: ``.venv/bin/python bench/bulk.py [--subscribers 100000] [--smtp-latency 0] [--connections N]
-[--workers 2] [--baseline-copies 2000] [--quick]`` (``--subscribers 1000000`` runs too; ``--quick``
-is the size tests/integration/test_benchmarks.py runs).
+[--workers 2] [--baseline-copies 2000] [--no-pipelining] [--quick]`` (``--subscribers 1000000``
+runs too; ``--quick`` is the size tests/integration/test_benchmarks.py runs).
 
 It migrates a fresh PostgreSQL database, adds the subscribers (and one unsubscribed user who will
 forget a password), fans an announcement out to them (``announcements.send``) and measures:
@@ -14,11 +14,17 @@ forget a password), fans an announcement out to them (``announcements.send``) an
   ``--connections`` SMTP connections each (default 8 at latency 0, 32 when the server waits; one
   per worker reserved for account mail) into an aiosmtpd sink that runs in a process of its own and
   waits ``--smtp-latency`` seconds in DATA on each connection: the rate over the first and the last
-  fifth of the copies, and the workers' own CPU time per copy (``/proc/<pid>/stat``, from the first
-  copy's arrival to the last);
+  fifth of the copies, and the CPU time per copy (``/proc/<pid>/stat``, from the first copy's
+  arrival to the last) of the workers, of the sink and of the PostgreSQL server's processes;
 - once half the copies have arrived, a password reset is requested through the app's reset
   service: seconds from the request to the sink's 250;
-- after the drain, the dead tuples left in ``outbox`` (``pg_stat_user_tables.n_dead_tup``).
+- after the drain: the workers' CPU per password reset (300 requested at once, less what the idle
+  workers spend in the same time), and the dead tuples left in ``outbox``
+  (``pg_stat_user_tables.n_dead_tup``).
+
+The sink is a provider as providers are: it offers PIPELINING (``--no-pipelining``: it does not),
+and it parses ``<address>`` in MAIL and RCPT directly (aiosmtpd 1.4 defines a class on every such
+command, a quarter of its CPU, which a provider's servers do not spend on this machine's cores).
 
 Baseline in the same run, against the same sink: the loop Flask-Mail's documentation teaches
 (``with mail.connect() as conn:``, a template rendered per copy, ``conn.send``) sending the same
@@ -26,8 +32,8 @@ announcement to ``--baseline-copies`` recipients over one connection (at most te
 when the sink waits): its copies/s and CPU per copy; the drain rate is divided by it.
 
 The last line is ``fanout_rate=<copies/s> bytes_per_copy=<bytes> cpu_per_copy_ms=<ms>
-drain_rate=<copies/s> last/first=<ratio> reset_s=<s> status_ms=<ms> dashboard_ms=<ms>
-dead_tuples=<n> drain/flask_mail=<ratio>``. Every process it starts is stopped.
+drain_rate=<copies/s> last/first=<ratio> reset_s=<s> reset_cpu_ms=<ms> status_ms=<ms>
+dashboard_ms=<ms> dead_tuples=<n> drain/flask_mail=<ratio>``. Every process it starts is stopped.
 """
 
 from __future__ import annotations
@@ -76,6 +82,10 @@ ARRIVAL_TIMEOUT = 60.0
 BASELINE_SECONDS_WHEN_SLOW = 10.0
 BASELINE_MARK = b"\nX-Bench-Baseline:"
 BULK_MARK = b"\nList-Unsubscribe-Post:"
+# Password resets whose cost to the workers is measured after the drain (20 with --quick), and
+# how long the idle workers are watched before.
+RESETS = 300
+IDLE_SECONDS = 3.0
 TEXT_TEMPLATE = "Hello {{ user.name }},\n\n{{ body }}\n\nUnsubscribe: {{ unsubscribe }}\n"
 HTML_TEMPLATE = ("<p>Hello {{ user.name }},</p>{{ html }}"
                  '<p><a href="{{ unsubscribe }}">Unsubscribe</a></p>')
@@ -90,9 +100,17 @@ class Sink:
     baseline's copies and timestamps account emails per recipient."""
 
     latency: float
+    pipelining: bool = True
     bulk: array[float] = field(default_factory=lambda: array("d"))
     baseline: int = 0
     account: dict[str, list[float]] = field(default_factory=dict)
+
+    async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,  # noqa: N802
+                          responses: list[str]) -> list[str]:
+        """Offer PIPELINING as providers do (unless ``--no-pipelining``)."""
+        session.host_name = hostname
+        offered = ["250-PIPELINING"] if self.pipelining else []
+        return [*responses[:-1], *offered, responses[-1]]
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         """Wait as a provider does, then record the 250."""
@@ -121,13 +139,39 @@ class Sink:
         return json.dumps(self.account.get(args[0], []))
 
 
-def serve_sink(port: int, latency: float) -> None:
-    """Serve until stdin closes, answering one line per question."""
-    from aiosmtpd.controller import Controller
+def plain_address(arg: str) -> tuple[str | None, str | None] | None:
+    """``<address>`` and what follows it, as aiosmtpd's ``_getaddr`` returns them; None when the
+    argument is not that simple."""
+    text = arg.lstrip()
+    end = text.find(">")
+    if not text.startswith("<") or end < 0:
+        return None
+    return text[1:end], text[end + 1:]
 
+
+def provider_controller(sink: Sink, port: int) -> Any:
+    """aiosmtpd's Controller, its protocol parsing ``<address>`` directly: aiosmtpd 1.4 defines a
+    ``typing.Protocol`` class on every MAIL and RCPT, a quarter of the sink's CPU, which a
+    provider's own servers do not spend on this machine's cores."""
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import SMTP
+
+    class ProviderSMTP(SMTP):
+        def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+            return plain_address(arg) or super()._getaddr(arg)
+
+    class ProviderController(Controller):
+        def factory(self) -> SMTP:
+            return ProviderSMTP(self.handler, **self.SMTP_kwargs)
+
+    return ProviderController(sink, hostname=HOST, port=port)
+
+
+def serve_sink(port: int, latency: float, pipelining: bool) -> None:
+    """Serve until stdin closes, answering one line per question."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    sink = Sink(latency)
-    controller = Controller(sink, hostname=HOST, port=port)
+    sink = Sink(latency, pipelining)
+    controller = provider_controller(sink, port)
     controller.start()
     print("ready", flush=True)
     for line in sys.stdin:
@@ -138,10 +182,10 @@ def serve_sink(port: int, latency: float) -> None:
 class SinkProcess:
     """The sink's process, asked over a pipe."""
 
-    def __init__(self, latency: float) -> None:
+    def __init__(self, latency: float, pipelining: bool = True) -> None:
         """Start it on a free port and wait until it listens."""
         self.port = free_port()
-        command = [sys.executable, __file__, "--sink", str(self.port), str(latency)]
+        command = [sys.executable, __file__, "--sink", str(self.port), str(latency), str(int(pipelining))]
         self.process: subprocess.Popen[Any] = subprocess.Popen(command, stdin=subprocess.PIPE,
                                                                stdout=subprocess.PIPE, text=True)
         if self._read() != "ready":
@@ -311,6 +355,8 @@ class Options:
     latency: float
     connections: int
     baseline: int
+    pipelining: bool = True
+    resets: int = RESETS
 
 
 @dataclass
@@ -322,7 +368,9 @@ class Drain:
     rate: float = 0.0
     cpu_per_copy: float = 0.0
     sink_cpu_per_copy: float = 0.0
+    database_cpu_per_copy: float = 0.0
     reset_seconds: float = float("nan")
+    reset_cpu: float = float("nan")
     copies: int = 0
 
 
@@ -336,6 +384,21 @@ def workers(options: Options, env: dict[str, str], tmp: Path) -> Iterator[list[s
     finally:
         for process in processes:
             stop_worker(process)
+
+
+def postgres_cpu_seconds() -> float:
+    """User plus system CPU time of every PostgreSQL server process on this machine so far (the
+    server is local: its work for the workers is part of what a copy costs here)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            name, fields = stat.read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        if name.endswith("(postgres"):
+            values = fields.split()
+            total += int(values[11]) + int(values[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def rate_between(sink: SinkProcess, first: int, last: int) -> float:
@@ -354,6 +417,25 @@ def reset_during(app: Flask, sink: SinkProcess) -> float:
     return sink.account(TARGET)[before] - started
 
 
+def reset_cpu(app: Flask, sink: SinkProcess, processes: list[subprocess.Popen[bytes]], resets: int) -> float:
+    """With the queue drained: the workers' CPU seconds per password reset, over ``resets`` resets
+    requested at once, less what the idle workers spend in the same time (measured just before)."""
+    def used() -> float:
+        return sum(cpu_seconds(p) for p in processes)
+
+    idle_from, idle_cpu = time.monotonic(), used()
+    time.sleep(IDLE_SECONDS)
+    idle_rate = (used() - idle_cpu) / (time.monotonic() - idle_from)
+    request, before = account_email_request(app), len(sink.account(TARGET))
+    started, cpu = time.monotonic(), used()
+    for _ in range(resets):
+        request()
+    if not wait_until(lambda: len(sink.account(TARGET)) >= before + resets, ARRIVAL_TIMEOUT):
+        raise RuntimeError(f"{resets} resets did not arrive within {ARRIVAL_TIMEOUT:.0f} s")
+    spent = used() - cpu - idle_rate * (time.monotonic() - started)
+    return spent / resets
+
+
 def drain(app: Flask, options: Options, env: dict[str, str], sink: SinkProcess, copies: int,
           tmp: Path) -> Drain:
     """Start the workers, request a reset halfway, wait for every copy; the figures."""
@@ -362,6 +444,7 @@ def drain(app: Flask, options: Options, env: dict[str, str], sink: SinkProcess, 
         if not wait_until(lambda: sink.bulk() >= 1, ARRIVAL_TIMEOUT):
             raise RuntimeError(f"the workers delivered nothing; see their logs in {tmp}")
         cpu_at_first, sink_at_first = sum(cpu_seconds(p) for p in processes), cpu_seconds(sink.process)
+        database_at_first = postgres_cpu_seconds()
         if not wait_until(lambda: sink.bulk() >= copies // 2, DRAIN_TIMEOUT):
             raise RuntimeError("the workers are too slow")
         found.reset_seconds = reset_during(app, sink)
@@ -369,6 +452,8 @@ def drain(app: Flask, options: Options, env: dict[str, str], sink: SinkProcess, 
             raise RuntimeError(f"only {sink.bulk()} of {copies} copies arrived")
         found.cpu_per_copy = (sum(cpu_seconds(p) for p in processes) - cpu_at_first) / max(copies - 1, 1)
         found.sink_cpu_per_copy = (cpu_seconds(sink.process) - sink_at_first) / max(copies - 1, 1)
+        found.database_cpu_per_copy = (postgres_cpu_seconds() - database_at_first) / max(copies - 1, 1)
+        found.reset_cpu = reset_cpu(app, sink, processes, options.resets)
     fifth = max(copies // 5, 1)
     found.first_rate = rate_between(sink, 0, fifth)
     found.last_rate = rate_between(sink, copies - 1 - fifth, copies - 1)
@@ -386,14 +471,15 @@ def dead_tuples(app: Flask) -> tuple[int, int]:
 
 def run(options: Options, tmp: Path) -> str:
     """The whole measurement; returns the last line."""
-    sink = SinkProcess(options.latency)
+    sink = SinkProcess(options.latency, options.pipelining)
     try:
         with scratch_database("postgresql") as url:
             env = environment(url, sink.port)
             app = make_app(env)
             add_subscribers(app, options.subscribers)
             print(f"postgresql subscribers={options.subscribers} workers={options.workers} "
-                  f"connections={options.connections} smtp_latency={options.latency}s cpus={os.cpu_count()} "
+                  f"connections={options.connections} smtp_latency={options.latency}s "
+                  f"pipelining={'on' if options.pipelining else 'off'} cpus={os.cpu_count()} "
                   f"load={os.getloadavg()[0]:.1f}", flush=True)
             before = int(scalar(app, "SELECT pg_total_relation_size('outbox')"))
             copies, fan_seconds = fan_out(app)
@@ -420,6 +506,7 @@ def run(options: Options, tmp: Path) -> str:
     return (f"fanout_rate={fan_rate:.0f} bytes_per_copy={per_copy:.0f} "
             f"cpu_per_copy_ms={found.cpu_per_copy * 1000:.3f} drain_rate={found.rate:.0f} "
             f"last/first={found.last_rate / found.first_rate:.2f} reset_s={found.reset_seconds:.3f} "
+            f"reset_cpu_ms={found.reset_cpu * 1000:.2f} "
             f"status_ms={status:.0f} dashboard_ms={board:.0f} dead_tuples={dead} "
             f"drain/flask_mail={found.rate / base_rate:.1f}")
 
@@ -432,12 +519,14 @@ def report(options: Options, found: Drain, base_rate: float, base_cpu: float, de
           f"(last/first = {found.last_rate / found.first_rate:.2f})")
     print(f"worker CPU per copy: {found.cpu_per_copy * 1000:.3f} ms (Flask-Mail's loop: "
           f"{base_cpu * 1000:.2f} ms); drain/Flask-Mail = {found.rate / base_rate:.1f}x; the sink's own "
-          f"CPU per copy {found.sink_cpu_per_copy * 1000:.3f} ms; load now {os.getloadavg()[0]:.1f}")
+          f"CPU per copy {found.sink_cpu_per_copy * 1000:.3f} ms; PostgreSQL's "
+          f"{found.database_cpu_per_copy * 1000:.3f} ms; load now {os.getloadavg()[0]:.1f}")
     if options.latency:
         limit = options.workers * (options.connections - 1) / options.latency
         print(f"bulk connections' limit: {options.workers} x {options.connections - 1} / {options.latency} s "
               f"= {limit:,.0f}/s; drain/limit = {found.rate / limit:.2f}")
-    print(f"a reset requested halfway arrived after {found.reset_seconds:.3f} s")
+    print(f"a reset requested halfway arrived after {found.reset_seconds:.3f} s; after the drain, "
+          f"{options.resets} resets cost the workers {found.reset_cpu * 1000:.2f} ms of CPU each")
     print(f"outbox after the drain: {dead:,} dead tuples ({vacuums} autovacuum runs)")
 
 
@@ -452,14 +541,17 @@ def main() -> None:
                         help="MAIL_CONNECTIONS of each worker (default: 8 at latency 0, else 32)")
     parser.add_argument("--baseline-copies", type=int, default=2000)
     parser.add_argument("--quick", action="store_true", help="a small run (300 subscribers) for the tests")
-    parser.add_argument("--sink", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--no-pipelining", action="store_true",
+                        help="the sink does not offer PIPELINING (every SMTP command a round trip)")
+    parser.add_argument("--sink", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sink:
-        serve_sink(int(args.sink[0]), float(args.sink[1]))
+        serve_sink(int(args.sink[0]), float(args.sink[1]), args.sink[2] == "1")
         return
     connections = args.connections or (32 if args.smtp_latency else 8)
     subscribers, baseline = (300, 50) if args.quick else (args.subscribers, args.baseline_copies)
-    options = Options(subscribers, args.workers, args.smtp_latency, connections, baseline)
+    options = Options(subscribers, args.workers, args.smtp_latency, connections, baseline,
+                      not args.no_pipelining, 20 if args.quick else RESETS)
     tmp = Path(tempfile.mkdtemp(prefix="mailroom-bulk-"))
     try:
         last = run(options, tmp)

@@ -37,7 +37,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,9 +65,25 @@ class _Deferred:
         self.target: Flask | None = None
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        """Forward to the application."""
+        """Forward to the application, its response closed however the connection ends."""
         assert self.target is not None, "live server used before its app was set"
-        return self.target(environ, start_response)
+        return _closed_after(self.target(environ, start_response))
+
+
+def _closed_after(response: Iterable[bytes]) -> Iterator[bytes]:
+    """Yield the response, then close it, even when the browser dropped the connection.
+
+    Werkzeug reads what is left of the request before it closes the response, and that read
+    raises when the browser has gone (a cancelled script fetch): the open static file was then
+    left to the garbage collector (a ResourceWarning, an error here). When the body stops early
+    this generator is closed as it is released, which closes the file.
+    """
+    try:
+        yield from response
+    finally:
+        close = getattr(response, "close", None)
+        if close is not None:
+            close()
 
 
 @dataclass

@@ -98,6 +98,16 @@ class Recorder:
     gate: threading.Event = field(default_factory=threading.Event)
     held: int = 0
     transports: set[Any] = field(default_factory=set)
+    # Offer PIPELINING (RFC 2920) in the EHLO reply, as providers do.
+    pipelining: bool = True
+
+    async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
+                          responses: list[str]) -> list[str]:
+        """aiosmtpd's greeting, with PIPELINING among the extensions unless switched off."""
+        session.host_name = hostname
+        if not self.pipelining:
+            return responses
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
 
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
                           mail_options: list[str]) -> str:
@@ -171,13 +181,14 @@ class SMTPServer:
     """A running aiosmtpd server on 127.0.0.1 with a Recorder handler.
 
     ``port`` reuses a port (a server coming back); ``ssl_context`` makes it implicit TLS; other
+    ``pipelining=False`` leaves PIPELINING out of the EHLO reply; other
     keyword arguments go to aiosmtpd's SMTP (``tls_context``, ``require_starttls``,
     ``authenticator``, ``auth_required``...).
     """
 
     def __init__(self, port: int | None = None, ssl_context: ssl.SSLContext | None = None,
-                 **smtp_kwargs: Any) -> None:
-        self.recorder = Recorder()
+                 pipelining: bool = True, **smtp_kwargs: Any) -> None:
+        self.recorder = Recorder(pipelining=pipelining)
         self.chosen_port = port is not None
         self.port = port or free_port()
         smtp_kwargs.setdefault("enable_SMTPUTF8", True)

@@ -23,15 +23,14 @@ from __future__ import annotations
 
 import logging
 import threading
-import weakref
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import make_msgid
 from functools import cache
 from typing import Any, NamedTuple
 
-from flask import Flask, current_app
+from flask import current_app
 from flask_mail import Message
 from sqlalchemy import Update, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -138,9 +137,9 @@ class Layouts:
         self.lock = threading.Lock()
 
     def get(self, key: tuple[str, Hashable], make: Callable[[], Prepared | Skip]) -> Prepared | Skip:
-        """The layout under ``key``, made once (two threads may both make it; either result is kept)."""
-        with self.lock:
-            found = self.kept.get(key)
+        """The layout under ``key``, made once (two threads may both make it; either result is kept).
+        A look-up takes no lock: one dictionary read is atomic, and it happens once per copy."""
+        found = self.kept.get(key)
         if found is not None:
             return found
         made = make()
@@ -151,18 +150,18 @@ class Layouts:
         return made
 
 
-_LAYOUTS: weakref.WeakKeyDictionary[Flask, Layouts] = weakref.WeakKeyDictionary()
-_LAYOUTS_LOCK = threading.Lock()
+# Where an application's mail state keeps its prepared layouts.
+LAYOUTS = "prepared_layouts"
 
 
 def layouts() -> Layouts:
     """The current application's prepared layouts (each application keeps its own)."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    with _LAYOUTS_LOCK:
-        found = _LAYOUTS.get(app)
-        if found is None:
-            found = _LAYOUTS[app] = Layouts()
-        return found
+    services = state().services
+    found = services.get(LAYOUTS)
+    if found is None:
+        found = services.setdefault(LAYOUTS, Layouts())  # two threads: both get the one kept
+    assert isinstance(found, Layouts)
+    return found
 
 
 def builders() -> Builders:
@@ -315,8 +314,8 @@ def screen_copies(rows: Sequence[Claimed]) -> list[Claimed]:
             db.session.rollback()
             continue
         for index, goes in zip(indexes, verdicts, strict=True):
-            screened[index] = replace(rows[index], meta={**rows[index].meta,
-                                                         SCREENED: "send" if goes else "skip"})
+            screened[index] = rows[index].but(meta={**rows[index].meta,
+                                                    SCREENED: "send" if goes else "skip"})
     return screened
 
 
@@ -339,7 +338,7 @@ def _filled(row: Claimed, copy: Copy) -> Claimed | Skip | None:
         return None if prepared is GONE else prepared
     raw = prepared.fill(message_id=row.message_id, date=float(row.meta["date"]), to=copy.to,
                         values=copy.values)
-    return replace(row, raw=raw, sender=prepared.sender)
+    return row.but(raw=raw, sender=prepared.sender)
 
 
 def _hold(row: Claimed, worker_id: str, error: UnknownBuilder) -> None:
@@ -354,7 +353,7 @@ def render(row: Claimed, message: Message) -> Claimed:
     """The row with the bytes of ``message`` as this row sends them: its Message-ID and its Date."""
     message.msgId = row.message_id
     message.date = float(row.meta["date"])
-    return replace(row, raw=finished_bytes(message), sender=envelope_sender(message))
+    return row.but(raw=finished_bytes(message), sender=envelope_sender(message))
 
 
 def _built(row: Claimed) -> Message | Claimed | Skip | None:
@@ -392,4 +391,4 @@ def materialize(row: Claimed, worker_id: str) -> Claimed | None:
     if not _store(row, worker_id, values):
         return None
     dispatched(message)
-    return replace(row, raw=values["raw"], sender=values["sender"], recipients=values["recipients"])
+    return row.but(raw=values["raw"], sender=values["sender"], recipients=values["recipients"])

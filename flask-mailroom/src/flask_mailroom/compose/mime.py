@@ -21,6 +21,7 @@ from email import policy
 from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, quote
+from functools import lru_cache
 
 from flask import current_app
 from flask_mail import Attachment as MailAttachment
@@ -59,12 +60,19 @@ def split_address(value: str | tuple[str, str]) -> tuple[str, str]:
     """``(display name, address)`` from ``(name, addr)``, ``"Name <addr>"`` or ``"addr"``."""
     if isinstance(value, tuple):
         name, addr = value
-    else:
-        found = getaddresses([value])
-        # The parser drops what it cannot use ("a@exa mple.com" comes back as "a@example.com").
-        if len(found) != 1 or not found[0][1] or found[0][1] not in value:
-            raise AddressInvalid(f"not one email address: {value!r}")
-        name, addr = found[0]
+        return name.strip(), envelope_form(addr.strip())
+    return _split_text(value)
+
+
+@lru_cache(maxsize=1024)
+def _split_text(value: str) -> tuple[str, str]:
+    """``split_address`` of a string, remembered: the same sender is parsed for every message, and
+    the email package's parser costs more than the rest of the header checks."""
+    found = getaddresses([value])
+    # The parser drops what it cannot use ("a@exa mple.com" comes back as "a@example.com").
+    if len(found) != 1 or not found[0][1] or found[0][1] not in value:
+        raise AddressInvalid(f"not one email address: {value!r}")
+    name, addr = found[0]
     return name.strip(), envelope_form(addr.strip())
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -58,8 +57,8 @@ class Recorder:
         """Write what happened to a claimed row (on the writer's thread, in groups), with its effects:
         a final outcome drops an account body, recipients refused with 5xx are recorded as bounces."""
         if deliverability.is_final(outcome.values):
-            outcome = replace(outcome, expressions={**outcome.expressions,
-                                                    **deliverability.drop_account_body()})
+            outcome = Outcome(outcome.row_id, outcome.values,
+                              {**outcome.expressions, **deliverability.drop_account_body()}, outcome.stamp)
         self.writer.put(outcome)
         if refused:
             deliverability.record_refusals(row.id, refused, "smtp")

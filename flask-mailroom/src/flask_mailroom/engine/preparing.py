@@ -9,19 +9,39 @@ from a prepared layout, is readied on the connection's own thread (cheaper than 
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
+from concurrent.futures import ThreadPoolExecutor
 
 from flask_mailroom.compose import deferred
 from flask_mailroom.engine.claiming import ClaimDesk
 from flask_mailroom.engine.outcomes import Recorder
 from flask_mailroom.engine.runtime import Runtime
-from flask_mailroom.engine.shared import Ready
+from flask_mailroom.engine.shared import Pending, Ready
 from flask_mailroom.engine.transport import PermanentFailure, TemporaryFailure
 from flask_mailroom.models.outbox import Claimed
 from flask_mailroom.rules.suppression import Screening, Verdict
 
 log = logging.getLogger(__name__)
+
+
+class Done:
+    """A preparation finished on the caller's thread: a Future's ``result`` and ``cancel`` without
+    its condition variable (most copies are prepared this way)."""
+
+    def __init__(self, ready: Ready | None, error: Exception | None = None) -> None:
+        """The outcome: ``ready``, or the ``error`` that ``result`` raises."""
+        self.ready = ready
+        self.error = error
+
+    def result(self) -> Ready:
+        """The prepared row, or the preparation's error raised."""
+        if self.error is not None:
+            raise self.error
+        assert self.ready is not None
+        return self.ready
+
+    def cancel(self) -> bool:
+        """Too late: it is done."""
+        return False
 
 
 class Preparation:
@@ -46,7 +66,7 @@ class Preparation:
             self.recorder.withhold(row, found)
             return None
         if found is not None:
-            row = replace(row, recipients=list(found.recipients))
+            row = row.but(recipients=list(found.recipients))
         if row.attempts > row.max_attempts:
             self.recorder.failed(row, PermanentFailure(
                 f"gave up after {row.attempts - 1} attempts (workers stopped mid-delivery)"))
@@ -55,18 +75,16 @@ class Preparation:
             return self._materialize(row)
         return row
 
-    def prepare_ahead(self, row: Claimed, found: Screening | None) -> Future[Ready]:
+    def prepare_ahead(self, row: Claimed, found: Screening | None) -> Pending:
         """Prepare ``row`` on the pool when it has to be rendered; at once, on this thread, when its
         bytes are stored or it is filled from a prepared layout (cheaper than handing it over), or
         there is no pool."""
         if self.pool is not None and not row.raw and not deferred.fills_copy(row):
             return self.pool.submit(self._prepared_apart, row, found)
-        future: Future[Ready] = Future()
         try:
-            future.set_result(self._prepared(row, found))
+            return Done(self._prepared(row, found))
         except Exception as error:
-            future.set_exception(error)
-        return future
+            return Done(None, error)
 
     def _prepared_apart(self, row: Claimed, found: Screening | None) -> Ready:
         """``_prepared`` on a pool thread, in an application context (and database session) of its own."""

@@ -15,12 +15,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from flask_mailroom.deliverability import suppression as deliverability
-from flask_mailroom.engine.shared import Ready, Shared
+from flask_mailroom.engine.shared import Pending, Shared
 from flask_mailroom.engine.transport import ConnectionFailure, DeliveryError, Throttled, Transport
 from flask_mailroom.models.outbox import Claimed
 from flask_mailroom.store import db
@@ -148,13 +147,13 @@ class Sender:
                 raise
 
     def _ahead(self, rows: Sequence[Claimed], index: int,
-               screen: deliverability.BatchScreen) -> Future[Ready] | None:
+               screen: deliverability.BatchScreen) -> Pending | None:
         """Start preparing ``rows[index]`` (None past the end)."""
         if index >= len(rows):
             return None
         return self.shared.preparer.prepare_ahead(rows[index], screen.of(rows[index].id))
 
-    def _unsent(self, rows: Sequence[Claimed], start: int, pending: Future[Ready] | None) -> list[Claimed]:
+    def _unsent(self, rows: Sequence[Claimed], start: int, pending: Pending | None) -> list[Claimed]:
         """The rows from ``start`` on that may be given back: all of them, except the first when its
         preparation already recorded an outcome (or failed: its claim then runs out)."""
         if pending is None or pending.cancel():

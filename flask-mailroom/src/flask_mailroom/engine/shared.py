@@ -10,7 +10,6 @@ message ahead). A worker bundles its parts as ``Shared`` for each run, with the 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -22,7 +21,7 @@ from flask_mailroom.engine.transport import DeliveryError, Refused, Transport
 from flask_mailroom.models.outbox import Claimed
 from flask_mailroom.rules.suppression import Screening
 
-__all__ = ["Claims", "Control", "Gate", "Outcomes", "Preparer", "Ready", "Roster", "Shared"]
+__all__ = ["Claims", "Control", "Gate", "Outcomes", "Pending", "Preparer", "Ready", "Roster", "Shared"]
 
 
 @dataclass(frozen=True)
@@ -148,10 +147,22 @@ class Outcomes(Protocol):
         ...
 
 
+class Pending(Protocol):
+    """A preparation under way or done: a ``concurrent.futures.Future`` or anything as good."""
+
+    def result(self) -> Ready:
+        """The row as prepared (waiting until it is); raises what the preparation raised."""
+        ...
+
+    def cancel(self) -> bool:
+        """Stop a preparation that has not started; whether it was stopped."""
+        ...
+
+
 class Preparer(Protocol):
     """Readying a claimed row for sending, ahead of the connection that sends it."""
 
-    def prepare_ahead(self, row: Claimed, found: Screening | None) -> Future[Ready]:
+    def prepare_ahead(self, row: Claimed, found: Screening | None) -> Pending:
         """Start preparing ``row`` (screened as ``found``); its ``Ready`` when done."""
         ...
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import smtplib
 import socket
@@ -171,11 +172,98 @@ class _RepliesKept(smtplib.SMTP):
         return self.getreply()
 
 
-class ReplySMTP(_RepliesKept):
+class _Pipelined(_RepliesKept):
+    """Sends a message's envelope in one write where the server offers PIPELINING (RFC 2920).
+
+    MAIL, RCPT and DATA go out together and their replies are read together: two round trips per
+    message instead of three plus one per recipient, which is most of a send's system calls on
+    both sides. Failures raise what ``smtplib.SMTP.sendmail`` raises, after the same RSET, so the
+    transport maps them in one place whichever way the message went.
+    """
+
+    def sendmail(self, from_addr: str, to_addrs: Any, msg: Any, mail_options: Sequence[str] = (),
+                 rcpt_options: Sequence[str] = ()) -> dict[str, tuple[int, bytes]]:
+        """Pipelined when the server offers it and the envelope is plain; otherwise smtplib's way."""
+        self.ehlo_or_helo_if_needed()
+        recipients = [to_addrs] if isinstance(to_addrs, str) else list(to_addrs)
+        if not self._can_pipeline(from_addr, recipients, msg, mail_options, rcpt_options):
+            return super().sendmail(from_addr, recipients, msg, mail_options, rcpt_options)
+        listed = "".join(f" {option}" for option in self._mail_options(msg, mail_options))
+        group = [f"MAIL FROM:<{from_addr}>{listed}\r\n"]
+        group += [f"RCPT TO:<{recipient}>\r\n" for recipient in recipients]
+        self.send("".join(group) + "DATA\r\n")
+        mail_reply = self.getreply()
+        rcpt_replies = [self.getreply() for _ in recipients]
+        data_reply = self.getreply()
+        refused = self._envelope_refused(from_addr, recipients, mail_reply, rcpt_replies, data_reply)
+        return self._content(msg, refused)
+
+    def _can_pipeline(self, from_addr: str, recipients: list[str], msg: Any,
+                      mail_options: Sequence[str], rcpt_options: Sequence[str]) -> bool:
+        """Whether this message can go the short way: bytes, plain addresses, an offer to pipeline."""
+        return (isinstance(msg, bytes) and not self.debuglevel and not rcpt_options
+                and self.does_esmtp and self.has_extn("pipelining") and bool(recipients)
+                and not any(o.lower() == "smtputf8" for o in mail_options)
+                and all(_PLAIN_ADDRESS.fullmatch(a) for a in (from_addr, *recipients)))
+
+    def _mail_options(self, msg: bytes, mail_options: Sequence[str]) -> list[str]:
+        """The MAIL FROM parameters smtplib would send: SIZE when offered, then the caller's."""
+        sized = [f"size={len(msg)}"] if self.has_extn("size") else []
+        return sized + list(mail_options)
+
+    def _envelope_refused(self, from_addr: str, recipients: list[str],
+                          mail_reply: tuple[int, bytes], rcpt_replies: list[tuple[int, bytes]],
+                          data_reply: tuple[int, bytes]) -> dict[str, tuple[int, bytes]]:
+        """The recipients refused while others were accepted; raises when the message cannot go."""
+        refused = {address: reply for address, reply in zip(recipients, rcpt_replies, strict=True)
+                   if reply[0] not in (250, 251)}
+        failed = self._first_failure(from_addr, mail_reply, refused, len(recipients), data_reply)
+        if failed is None:
+            return refused
+        if data_reply[0] == 354:  # a server that took DATA anyway gets an empty, recipient-less end
+            self.send(b".\r\n")
+            self.getreply()
+        self._end_transaction(any(code == 421 for code, _ in (mail_reply, *rcpt_replies, data_reply)))
+        raise failed
+
+    def _end_transaction(self, closing: bool) -> None:
+        """After a refusal: close when the server said it is closing (421), else RSET as smtplib does."""
+        if closing:
+            self.close()
+            return
+        with contextlib.suppress(smtplib.SMTPServerDisconnected):
+            self.rset()
+
+    @staticmethod
+    def _first_failure(from_addr: str, mail_reply: tuple[int, bytes],
+                       refused: dict[str, tuple[int, bytes]], count: int,
+                       data_reply: tuple[int, bytes]) -> smtplib.SMTPException | None:
+        """The error smtplib would have raised first for these replies, or None."""
+        code, text = mail_reply
+        if code != 250:
+            return smtplib.SMTPSenderRefused(code, text, from_addr)
+        if len(refused) == count or any(reply[0] == 421 for reply in refused.values()):
+            return smtplib.SMTPRecipientsRefused(refused)
+        if data_reply[0] != 354:
+            return smtplib.SMTPDataError(*data_reply)
+        return None
+
+    def _content(self, msg: bytes, refused: dict[str, tuple[int, bytes]]) -> dict[str, tuple[int, bytes]]:
+        """Send the message after DATA's 354 and keep the reply; a refusal raises as smtplib's does."""
+        self.send(dot_stuffed(msg) + b".\r\n")
+        code, text = self.getreply()
+        self.last_reply = f"{code} {_decode(text)}"
+        if code != 250:
+            self._end_transaction(code == 421)
+            raise smtplib.SMTPDataError(code, text)
+        return refused
+
+
+class ReplySMTP(_Pipelined):
     """smtplib.SMTP that keeps the DATA reply."""
 
 
-class ReplySMTPSSL(_RepliesKept, smtplib.SMTP_SSL):
+class ReplySMTPSSL(_Pipelined, smtplib.SMTP_SSL):
     """smtplib.SMTP_SSL that keeps the DATA reply."""
 
 
