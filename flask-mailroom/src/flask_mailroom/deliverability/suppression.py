@@ -18,7 +18,6 @@ from blinker import Namespace
 from flask import current_app
 from sqlalchemy import ARRAY, Connection, String, any_, bindparam, case, delete, func, literal, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.sql.elements import ColumnElement
 
 from flask_mailroom.models.deliverability import MailEvent, Suppression
 from flask_mailroom.models.outbox import BULK, TRANSACTIONAL, OutboxMessage, OutboxStatus
@@ -107,13 +106,7 @@ def withheld_values(found: Screening) -> dict[str, Any]:
 def drop_account_body() -> dict[str, Any]:
     """SQL for a final outcome: the body of an account email that carries a link or a code (it
     has an expiry) leaves the outbox; other bodies stay, so failed ones can be sent again."""
-    return {"raw": _dropped_body()}
-
-
-@cache
-def _dropped_body() -> ColumnElement[Any]:
-    """The expression of ``drop_account_body``, built once (every delivery's outcome uses it)."""
-    return case((TABLE.c.expires_at.is_not(None), literal(b"")), else_=TABLE.c.raw)
+    return {"raw": case((TABLE.c.expires_at.is_not(None), literal(b"")), else_=TABLE.c.raw)}
 
 
 

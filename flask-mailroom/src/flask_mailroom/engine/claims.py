@@ -116,11 +116,16 @@ def claim(connection: Connection, worker_id: str, moment: datetime, until: datet
 
 def claim_in(connection: Connection, worker_id: str, moment: datetime, until: datetime,
              limit: int, account_only: bool = False, recovering: bool = True) -> list[Claimed]:
-    """``claim`` inside the caller's transaction (which may read more before it commits)."""
-    relax(connection)
-    if recovering:
-        recover(connection, moment)
-    return take(connection, worker_id, moment, until, limit, account_only)
+    """``claim`` inside the caller's transaction (which may read more before it commits).
+
+    The commit is relaxed only when something was written: ``synchronous_commit`` counts when the
+    transaction commits, and a claim that found nothing (most claims of an idle queue, and the
+    second look after each account email) writes nothing to wait for, so it saves the round trip."""
+    recovered = recover(connection, moment) if recovering else 0
+    rows = take(connection, worker_id, moment, until, limit, account_only)
+    if rows or recovered:
+        relax(connection)
+    return rows
 
 
 def renew(connection: Connection, worker_id: str, ids: Sequence[int], until: datetime) -> set[int]:

@@ -1,8 +1,11 @@
 """A worker's lanes of connections: which have work, which wait idle, and waking the idle ones.
 
 The first ``reserved`` connections are the reserved lane (account mail only); the others take
-account mail first, then bulk. New mail wakes one idle connection of each lane, not all of them
-(they would race for the same row); one that finds work calls the next one in.
+account mail first, then bulk. New mail wakes one idle connection, not all of them (they would race
+for the same row): one of the reserved lane when one waits there, since a notification is most
+often one account email (a reset, a code); a reserved connection woken for nothing it can take
+(a fan-out of bulk mail) calls one bulk connection in, and a connection that finds work calls the
+next one in.
 """
 
 from __future__ import annotations
@@ -55,12 +58,15 @@ class Lanes:
             self.wake.notify_all()
 
     def new_mail(self) -> None:
-        """New mail was committed: wake one idle connection of each lane."""
+        """New mail was committed: wake one idle connection, of the reserved lane if one waits there.
+
+        Waking one of each lane cost every account email a second, empty claim per worker."""
         with self.wake:
             self.generation += 1
-            for waiting in self.waiting.values():
-                if waiting:
-                    waiting.popleft().set()
+            for lane in (True, False):
+                if self.waiting[lane]:
+                    self.waiting[lane].popleft().set()
+                    return
 
     def call_next(self) -> None:
         """A connection found work: wake one more idle connection that may carry bulk."""
@@ -69,11 +75,11 @@ class Lanes:
             if waiting:
                 waiting.popleft().set()
 
-    def idle(self, number: int, account_only: bool, since: int, seconds: float) -> None:
+    def idle(self, number: int, account_only: bool, since: int, seconds: float) -> bool:
         """Connection ``number`` waits idle until woken (new mail after generation ``since``, or
-        called in), ``seconds``, or stop."""
+        called in), ``seconds``, or stop; whether it was woken for mail rather than by the clock."""
         with self._idle_now(number):
-            self._wait(account_only, since, seconds)
+            return self._wait(account_only, since, seconds)
 
     @contextmanager
     def _idle_now(self, number: int) -> Iterator[None]:
@@ -86,15 +92,19 @@ class Lanes:
             with self.lock:
                 self.idle_numbers.discard(number)
 
-    def _wait(self, account_only: bool, since: int, seconds: float) -> None:
-        """Queue up in the lane's waiting line and wait for a wake-up, ``seconds``, or stop."""
+    def _wait(self, account_only: bool, since: int, seconds: float) -> bool:
+        """Queue up in the lane's waiting line and wait for a wake-up, ``seconds``, or stop;
+        whether mail came (a wake-up, or new mail announced since generation ``since``)."""
         woken = threading.Event()
         waiting = self.waiting[account_only]
         with self.wake:
-            if self.generation != since or self.stop.is_set():
-                return
+            if self.stop.is_set():
+                return False
+            if self.generation != since:
+                return True
             waiting.append(woken)
-        woken.wait(seconds)
+        called = woken.wait(seconds)
         with self.wake:
             if woken in waiting:
                 waiting.remove(woken)
+        return called and not self.stop.is_set()

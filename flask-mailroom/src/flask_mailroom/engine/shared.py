@@ -121,8 +121,9 @@ class Roster(Protocol):
         """A connection found work: wake one more idle connection that may carry bulk."""
         ...
 
-    def idle(self, number: int, account_only: bool, since: int, seconds: float) -> None:
-        """Wait idle until woken (new mail after generation ``since``), ``seconds``, or stop."""
+    def idle(self, number: int, account_only: bool, since: int, seconds: float) -> bool:
+        """Wait idle until woken (new mail after generation ``since``), ``seconds``, or stop;
+        whether it was woken for mail."""
         ...
 
 
