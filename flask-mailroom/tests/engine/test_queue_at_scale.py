@@ -231,13 +231,13 @@ def test_the_migration_counts_existing_rows_and_goes_down_and_up_on_both_databas
     with app.app_context():
         engine = db.engine
         db.session.remove()
-    assert downgrade(engine, "m0002_delivery_engine") == ("m0003_queue_at_scale", "m0002_delivery_engine")
+    assert downgrade(engine, "m0002_delivery_engine") == ("m0004_notify_kind", "m0002_delivery_engine")
     inspector = inspect(engine)
     assert "outbox_tally" not in inspector.get_table_names()
     assert "ix_outbox_waiting" not in {i["name"] for i in inspector.get_indexes("outbox")}
     with engine.begin() as connection:  # changes while the triggers are gone
         connection.execute(update(TABLE).where(TABLE.c.announcement_id == 4).values(status="sent"))
-    assert upgrade(engine) == ("m0002_delivery_engine", "m0003_queue_at_scale")
+    assert upgrade(engine) == ("m0002_delivery_engine", "m0004_notify_kind")
     indexes = {i["name"] for i in inspect(engine).get_indexes("outbox")}
     assert {"ix_outbox_due", "ix_outbox_sending", "ix_outbox_waiting", "ix_outbox_sent_at"} <= indexes
     assert_figures_agree(app, clock)
@@ -269,3 +269,20 @@ def test_on_postgresql_the_claim_and_the_figures_use_the_partial_indexes(
     with app.app_context():
         assert queue_status().counts == {**dict.fromkeys(queue_status().counts, 0), "queued": 19_800,
                                          "sent": 200}
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"], indirect=True)  # SQLite has no notifications
+def test_a_notification_of_new_mail_names_its_kinds(app: Flask, mail: Mail) -> None:
+    import psycopg
+
+    from flask_mailroom.engine.wakeup import CHANNEL, conninfo
+
+    with app.app_context():
+        url = db.engine.url
+        db.session.remove()
+    with psycopg.connect(conninfo(url), autocommit=True) as listener:
+        listener.execute(f"LISTEN {CHANNEL}")
+        queue_many(app, 2)
+        defer(app, mail, 3, announcement_id=1)
+        payloads = [n.payload for n in listener.notifies(timeout=5, stop_after=2)]
+    assert payloads == [TRANSACTIONAL, BULK]

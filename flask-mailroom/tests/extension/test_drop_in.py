@@ -148,7 +148,7 @@ def test_upgrade_twice_is_a_no_op_and_keeps_its_own_version_table(
     app, db, _ = host
     again = app.test_cli_runner().invoke(args=["mail", "upgrade"])
     assert again.exit_code == 0
-    assert "mail tables already at m0003_queue_at_scale" in again.output
+    assert "mail tables already at m0004_notify_kind" in again.output
     with app.app_context():
         tables = set(inspect(db.engine).get_table_names())
     assert tables == {"host_notes", "mailroom_mail_version", *mail_metadata.tables}

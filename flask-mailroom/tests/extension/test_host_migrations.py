@@ -47,9 +47,9 @@ def init_host(database_url: str, folder: Path) -> None:
 def test_flask_db_check_still_passes_after_mail_upgrade(empty_database_url: str, tmp_path: Path) -> None:
     init_host(empty_database_url, tmp_path)
     first = flask(empty_database_url, tmp_path, "mail", "upgrade")
-    assert "mail tables upgraded from nothing to m0003_queue_at_scale" in first.output
+    assert "mail tables upgraded from nothing to m0004_notify_kind" in first.output
     second = flask(empty_database_url, tmp_path, "mail", "upgrade")
-    assert "mail tables already at m0003_queue_at_scale" in second.output
+    assert "mail tables already at m0004_notify_kind" in second.output
     check = flask(empty_database_url, tmp_path, "db", "check")
     assert check.exit_code == 0, check.output
     again = flask(empty_database_url, tmp_path, "db", "migrate", "-m", "nothing to do")
@@ -65,7 +65,7 @@ def test_flask_db_check_still_passes_after_mail_upgrade(empty_database_url: str,
     with app.app_context():
         db.engine.dispose()
     assert tables == {"host_notes", "alembic_version", "mailroom_mail_version", *mail_metadata.tables}
-    assert mail_version == "m0003_queue_at_scale"
+    assert mail_version == "m0004_notify_kind"
     assert "mail_workers" in tables
     assert notifying, "on PostgreSQL the upgrade installs the trigger that wakes idle workers"
     assert host_version not in (None, mail_version)

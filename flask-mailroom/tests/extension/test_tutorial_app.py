@@ -56,7 +56,7 @@ def migrate(database_url: str) -> None:
     Migrate(app, db, directory=str(EXAMPLE / "migrations"))
     with app.app_context():
         upgrade()
-        assert mail.upgrade() == (None, "m0003_queue_at_scale")
+        assert mail.upgrade() == (None, "m0004_notify_kind")
         db.engine.dispose()
 
 

@@ -1,11 +1,10 @@
 """A worker's lanes of connections: which have work, which wait idle, and waking the idle ones.
 
 The first ``reserved`` connections are the reserved lane (account mail only); the others take
-account mail first, then bulk. New mail wakes one idle connection, not all of them (they would race
-for the same row): one of the reserved lane when one waits there, since a notification is most
-often one account email (a reset, a code); a reserved connection woken for nothing it can take
-(a fan-out of bulk mail) calls one bulk connection in, and a connection that finds work calls the
-next one in.
+account mail first, then bulk. New mail wakes one idle connection that can take it, not all of
+them (they would race for the same row): for account mail one of the reserved lane (else of the
+other), for bulk one of the other lane; a notification that does not say which kinds came wakes
+one of each. A connection that finds work calls the next one in.
 """
 
 from __future__ import annotations
@@ -14,6 +13,8 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from flask_mailroom.models.outbox import BULK, TRANSACTIONAL
 
 
 class Lanes:
@@ -57,16 +58,27 @@ class Lanes:
                     waiting.popleft().set()
             self.wake.notify_all()
 
-    def new_mail(self) -> None:
-        """New mail was committed: wake one idle connection, of the reserved lane if one waits there.
+    def new_mail(self, kinds: str | None = None) -> None:
+        """New mail was committed (``kinds``: the notification's space-separated kinds, empty or
+        None when unknown): wake an idle connection that can take each kind.
 
-        Waking one of each lane cost every account email a second, empty claim per worker."""
+        Waking one of each lane for an account email cost each worker an empty claim."""
+        named = set((kinds or "").split())
+        account = TRANSACTIONAL in named or not named
+        bulk = BULK in named or not named
         with self.wake:
             self.generation += 1
-            for lane in (True, False):
-                if self.waiting[lane]:
-                    self.waiting[lane].popleft().set()
-                    return
+            if account and not self._wake_one(True) and not bulk:
+                self._wake_one(False)  # no reserved connection idle: one that takes account mail first
+            if bulk:
+                self._wake_one(False)
+
+    def _wake_one(self, account_only: bool) -> bool:
+        """Wake the longest-waiting idle connection of a lane, if any (the caller holds ``wake``)."""
+        if not self.waiting[account_only]:
+            return False
+        self.waiting[account_only].popleft().set()
+        return True
 
     def call_next(self) -> None:
         """A connection found work: wake one more idle connection that may carry bulk."""
@@ -75,11 +87,11 @@ class Lanes:
             if waiting:
                 waiting.popleft().set()
 
-    def idle(self, number: int, account_only: bool, since: int, seconds: float) -> bool:
+    def idle(self, number: int, account_only: bool, since: int, seconds: float) -> None:
         """Connection ``number`` waits idle until woken (new mail after generation ``since``, or
-        called in), ``seconds``, or stop; whether it was woken for mail rather than by the clock."""
+        called in), ``seconds``, or stop."""
         with self._idle_now(number):
-            return self._wait(account_only, since, seconds)
+            self._wait(account_only, since, seconds)
 
     @contextmanager
     def _idle_now(self, number: int) -> Iterator[None]:
@@ -92,19 +104,15 @@ class Lanes:
             with self.lock:
                 self.idle_numbers.discard(number)
 
-    def _wait(self, account_only: bool, since: int, seconds: float) -> bool:
-        """Queue up in the lane's waiting line and wait for a wake-up, ``seconds``, or stop;
-        whether mail came (a wake-up, or new mail announced since generation ``since``)."""
+    def _wait(self, account_only: bool, since: int, seconds: float) -> None:
+        """Queue up in the lane's waiting line and wait for a wake-up, ``seconds``, or stop."""
         woken = threading.Event()
         waiting = self.waiting[account_only]
         with self.wake:
-            if self.stop.is_set():
-                return False
-            if self.generation != since:
-                return True
+            if self.generation != since or self.stop.is_set():
+                return
             waiting.append(woken)
-        called = woken.wait(seconds)
+        woken.wait(seconds)
         with self.wake:
             if woken in waiting:
                 waiting.remove(woken)
-        return called and not self.stop.is_set()

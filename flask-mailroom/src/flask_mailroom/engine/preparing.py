@@ -75,11 +75,13 @@ class Preparation:
             return self._materialize(row)
         return row
 
-    def prepare_ahead(self, row: Claimed, found: Screening | None) -> Pending:
-        """Prepare ``row`` on the pool when it has to be rendered; at once, on this thread, when its
-        bytes are stored or it is filled from a prepared layout (cheaper than handing it over), or
-        there is no pool."""
-        if self.pool is not None and not row.raw and not deferred.fills_copy(row):
+    def prepare_ahead(self, row: Claimed, found: Screening | None, now: bool = False) -> Pending:
+        """Prepare ``row`` on the pool when it has to be rendered while another is sent; at once,
+        on this thread, when ``now`` (the first row of a claim: nothing is being sent meanwhile,
+        and a lone account email then skips the pool's own application context and database
+        session), when its bytes are stored or it is filled from a prepared layout (cheaper than
+        handing it over), or when there is no pool."""
+        if self.pool is not None and not now and not row.raw and not deferred.fills_copy(row):
             return self.pool.submit(self._prepared_apart, row, found)
         try:
             return Done(self._prepared(row, found))

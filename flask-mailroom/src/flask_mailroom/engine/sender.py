@@ -47,8 +47,6 @@ class Sender:
         self.transport: Transport = shared.new_transport()
         self.send_seconds: float | None = None
         self.idle_since: float | None = None
-        # Whether the last wait ended with a wake-up for mail (rather than the poll interval).
-        self.woken = False
 
     def run(self) -> None:
         """Deliver until stopped (or, in a drain, until nothing is due), then close the connection."""
@@ -86,15 +84,13 @@ class Sender:
         rows, screen = shared.claims.claim(self.account_only, self.claim_size())
         if rows:
             shared.roster.served(self.number)
-            self.idle_since, self.woken = None, False
+            self.idle_since = None
             if not self.account_only:
                 shared.roster.call_next()  # there may be more: an idle connection looks too
             self.deliver(rows, screen)
             return True
         if shared.once:
             return False
-        if self.woken and self.account_only:
-            shared.roster.call_next()  # woken for mail this lane cannot take: bulk, most likely
         self._idle(generation)
         return True
 
@@ -155,7 +151,7 @@ class Sender:
         """Start preparing ``rows[index]`` (None past the end)."""
         if index >= len(rows):
             return None
-        return self.shared.preparer.prepare_ahead(rows[index], screen.of(rows[index].id))
+        return self.shared.preparer.prepare_ahead(rows[index], screen.of(rows[index].id), now=index == 0)
 
     def _unsent(self, rows: Sequence[Claimed], start: int, pending: Pending | None) -> list[Claimed]:
         """The rows from ``start`` on that may be given back: all of them, except the first when its
@@ -208,8 +204,7 @@ class Sender:
             self.idle_since = moment
         elif moment - self.idle_since >= IDLE_CLOSE_SECONDS:
             self._close()
-        self.woken = self.shared.roster.idle(self.number, self.account_only, generation,
-                                             self.shared.poll_seconds)
+        self.shared.roster.idle(self.number, self.account_only, generation, self.shared.poll_seconds)
 
     def _close(self) -> None:
         """Say QUIT (a transport made elsewhere and injected is closed by its owner as well)."""

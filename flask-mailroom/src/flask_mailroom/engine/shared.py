@@ -121,9 +121,8 @@ class Roster(Protocol):
         """A connection found work: wake one more idle connection that may carry bulk."""
         ...
 
-    def idle(self, number: int, account_only: bool, since: int, seconds: float) -> bool:
-        """Wait idle until woken (new mail after generation ``since``), ``seconds``, or stop;
-        whether it was woken for mail."""
+    def idle(self, number: int, account_only: bool, since: int, seconds: float) -> None:
+        """Wait idle until woken (new mail after generation ``since``), ``seconds``, or stop."""
         ...
 
 
@@ -163,8 +162,9 @@ class Pending(Protocol):
 class Preparer(Protocol):
     """Readying a claimed row for sending, ahead of the connection that sends it."""
 
-    def prepare_ahead(self, row: Claimed, found: Screening | None) -> Pending:
-        """Start preparing ``row`` (screened as ``found``); its ``Ready`` when done."""
+    def prepare_ahead(self, row: Claimed, found: Screening | None, now: bool = False) -> Pending:
+        """Start preparing ``row`` (screened as ``found``; ``now``: on this thread, nothing being
+        sent meanwhile); its ``Ready`` when done."""
         ...
 
 

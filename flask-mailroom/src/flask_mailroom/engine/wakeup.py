@@ -1,10 +1,10 @@
 """Waking idle workers the moment an outbox row is committed (PostgreSQL ``LISTEN``/``NOTIFY``).
 
-A trigger on the outbox (migration 0002) notifies the ``mailroom_outbox`` channel once per
-inserting statement, when its transaction commits. Each worker process listens on a database
-connection of its own and wakes its idle connections; if that connection fails it reconnects
-with a growing pause, and polling (``mail worker --poll``) keeps working meanwhile. SQLite has
-no notifications: workers there poll.
+A trigger on the outbox (migrations m0002, m0004) notifies the ``mailroom_outbox`` channel once
+per inserting statement, when its transaction commits, naming the kinds of mail inserted. Each
+worker process listens on a database connection of its own and wakes idle connections that can
+take that mail; if that connection fails it reconnects with a growing pause, and polling
+(``mail worker --poll``) keeps working meanwhile. SQLite has no notifications: workers there poll.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def conninfo(url: URL) -> str:
 class Listener:
     """A thread that calls ``wake`` for every notification on CHANNEL until ``stop`` is set."""
 
-    def __init__(self, url: URL, wake: Callable[[], None], stop: threading.Event) -> None:
+    def __init__(self, url: URL, wake: Callable[[str | None], None], stop: threading.Event) -> None:
         """Not started yet."""
         self.dsn = conninfo(url)
         self.wake = wake
@@ -55,18 +55,19 @@ class Listener:
                 pause = min(pause * 2, 10.0)
 
     def listen(self) -> None:
-        """One connection's life: LISTEN, wake once (rows may have come meanwhile), then per notification."""
+        """One connection's life: LISTEN, wake once (rows of any kind may have come meanwhile), then
+        per notification, passing on the kinds of mail it names (m0004)."""
         import psycopg
 
         with psycopg.connect(self.dsn, autocommit=True, connect_timeout=5) as connection:
             connection.execute(f"LISTEN {CHANNEL}")
-            self.wake()
+            self.wake(None)
             while not self.stop.is_set():
-                for _ in connection.notifies(timeout=WAIT_SECONDS, stop_after=1):
-                    self.wake()
+                for notification in connection.notifies(timeout=WAIT_SECONDS, stop_after=1):
+                    self.wake(notification.payload)
 
 
-def listener_for(url: URL, wake: Callable[[], None], stop: threading.Event) -> Listener | None:
+def listener_for(url: URL, wake: Callable[[str | None], None], stop: threading.Event) -> Listener | None:
     """A started listener on PostgreSQL; None on databases without notifications."""
     if url.get_backend_name() != "postgresql":
         return None
