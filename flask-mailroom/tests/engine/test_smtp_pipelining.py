@@ -3,6 +3,7 @@ and every refusal means what it means without pipelining."""
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
 import socket
 import threading
@@ -31,17 +32,25 @@ class StrictPeer:
     lines: list[tuple[int, bytes]] = field(default_factory=list)
     messages: list[bytes] = field(default_factory=list)
     refuse: dict[bytes, bytes] = field(default_factory=dict)
+    # Answer DATA with 354 even when no recipient was accepted (a broken server).
+    always_354: bool = False
+    connections: int = 0
 
     @property
     def port(self) -> int:
         """The port it listens on."""
         return int(self.listener.getsockname()[1])
 
-    def serve_one(self) -> None:
-        """Serve one connection to its end."""
-        connection, _ = self.listener.accept()
-        with connection:
-            Session(self, connection).run()
+    def serve(self) -> None:
+        """Serve connections one after the other until the listener is closed."""
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with connection:
+                Session(self, connection).run()
 
     def reads_of(self, verb: bytes) -> list[int]:
         """The reads in which the lines starting with ``verb`` arrived."""
@@ -58,16 +67,23 @@ class Session:
     reads: int = 0
     held: list[bytes] = field(default_factory=list)
 
+    closed: bool = False
+
     def line(self) -> bytes:
         """The next line, reading from the socket as needed (b"" when the client is gone)."""
         while b"\r\n" not in self.buffer:
             chunk = self.connection.recv(65536)
             if not chunk:
+                self.closed = True
                 return b""
             self.reads += 1
             self.buffer += chunk
         line, self.buffer = self.buffer.split(b"\r\n", 1)
         return line
+
+    def gone(self) -> bool:
+        """Whether the client closed the connection."""
+        return self.closed
 
     def run(self) -> None:
         """Greet, then answer commands, holding MAIL and RCPT replies until DATA."""
@@ -99,6 +115,7 @@ class Session:
     def data(self) -> None:
         """Answer the held group and DATA at once; read the message when it may come."""
         accepted = any(reply.startswith(b"2") for reply in self.held[1:]) and self.held[0].startswith(b"2")
+        accepted = accepted or self.peer.always_354
         answer = b"354 go ahead" if accepted else b"554 no valid recipients"
         self.connection.sendall(b"".join(reply + b"\r\n" for reply in [*self.held, answer]))
         self.held = []
@@ -106,6 +123,8 @@ class Session:
             return
         body = []
         while (line := self.line()) != b".":
+            if not line and not self.buffer and self.gone():
+                return  # the client left in the middle: nothing was delivered
             body.append(line)
         self.peer.messages.append(b"\r\n".join(body))
         self.connection.sendall(b"250 2.0.0 queued as 7\r\n")
@@ -116,11 +135,14 @@ def strict() -> Iterator[StrictPeer]:
     """A StrictPeer on a free loopback port, serving one connection in a thread."""
     listener = socket.create_server(("127.0.0.1", 0))
     peer = StrictPeer(listener)
-    thread = threading.Thread(target=peer.serve_one, daemon=True)
+    thread = threading.Thread(target=peer.serve, daemon=True)
     thread.start()
     yield peer
+    with contextlib.suppress(OSError):
+        listener.shutdown(socket.SHUT_RDWR)  # wakes the thread's accept()
     listener.close()
     thread.join(5)
+    assert not thread.is_alive()
 
 
 def transport_to(port: int) -> SMTPTransport:
@@ -211,3 +233,29 @@ def test_the_strict_peer_times_out_a_client_that_waits_between_commands(strict: 
     with pytest.raises((TimeoutError, smtplib.SMTPServerDisconnected)):
         client.mail("news@example.com")
     client.close()
+
+
+def test_a_data_taken_after_every_refusal_is_abandoned_by_closing(strict: StrictPeer) -> None:
+    strict.refuse[b"<gone@example.com>"] = b"550 5.1.1 No such user"
+    strict.always_354 = True
+    transport = transport_to(strict.port)
+    with pytest.raises(PermanentFailure, match="No such user"):
+        transport.send("news@example.com", ["gone@example.com"], RAW)
+    assert transport.connection is None  # closed, not ended with "." (which could deliver)
+    assert transport.send("news@example.com", ["b@example.com"], RAW) == {}
+    transport.close()
+    assert len(strict.messages) == 1
+    assert strict.connections == 2
+
+
+def test_a_421_among_the_replies_closes_the_connection_and_nothing_is_delivered(strict: StrictPeer) -> None:
+    strict.refuse[b"<busy@example.com>"] = b"421 4.7.0 Try again later"
+    transport = transport_to(strict.port)
+    with pytest.raises(Throttled, match="421"):
+        transport.send("news@example.com", ["ok@example.com", "busy@example.com"], RAW)
+    assert transport.connection is None
+    assert strict.messages == []
+    assert transport.send("news@example.com", ["ok@example.com"], RAW) == {}
+    transport.close()
+    assert len(strict.messages) == 1
+    assert strict.connections == 2

@@ -220,10 +220,9 @@ class _Pipelined(_RepliesKept):
         failed = self._first_failure(from_addr, mail_reply, refused, len(recipients), data_reply)
         if failed is None:
             return refused
-        if data_reply[0] == 354:  # a server that took DATA anyway gets an empty, recipient-less end
-            self.send(b".\r\n")
-            self.getreply()
-        self._end_transaction(any(code == 421 for code, _ in (mail_reply, *rcpt_replies, data_reply)))
+        # A DATA the server took anyway (354) is abandoned by closing: ending it could deliver.
+        closing = data_reply[0] == 354 or any(code == 421 for code, _ in (mail_reply, *rcpt_replies))
+        self._end_transaction(closing)
         raise failed
 
     def _end_transaction(self, closing: bool) -> None:
@@ -352,6 +351,7 @@ class SMTPTransport:
         except smtplib.SMTPNotSupportedError as error:
             raise PermanentFailure(f"the server cannot take this message: {error}") from None
         except smtplib.SMTPRecipientsRefused as error:
+            self._reset_after_refusal()  # a 421 among the refusals closed the connection
             raise _refused(error) from None
         except smtplib.SMTPResponseException as error:
             self._reset_after_refusal()
@@ -369,7 +369,7 @@ class SMTPTransport:
         return {addr: (code, _decode(text)) for addr, (code, text) in refused.items()}
 
     def _reset_after_refusal(self) -> None:
-        """smtplib has already sent RSET; if that failed the connection is gone, so forget it."""
+        """smtplib has already sent RSET, or closed the connection (421); if it is gone, forget it."""
         if self.connection is not None and self.connection.sock is None:
             self.connection = None
 
