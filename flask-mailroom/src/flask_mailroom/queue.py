@@ -34,6 +34,7 @@ __all__ = [
     "engine_status",
     "oldest_waiting",
     "queue_status",
+    "refresh_statistics",
     "retry",
     "retry_failed",
     "send_test",
@@ -131,6 +132,23 @@ def queue_status() -> QueueStatus:
     )
     db.session.commit()
     return snapshot
+
+
+def refresh_statistics() -> bool:
+    """After a large insert (a fan-out), refresh the database's statistics of the outbox, so that
+    the queries of the pages and of the workers are planned for the queue as it now is; whether
+    that was done (PostgreSQL: ``ANALYZE outbox``, a sample, not a count; elsewhere nothing).
+
+    Autovacuum would, a minute or so later (never, where it is switched off); until then a query
+    that an index answers at once can be planned as a read of every row (``flask mail status``
+    and the dashboard took 0.2 and 0.9 s at a million copies, instead of milliseconds).
+    """
+    with db.engine.connect() as connection:
+        if connection.dialect.name != "postgresql":
+            return False
+        connection.exec_driver_sql("ANALYZE outbox")
+        connection.commit()
+    return True
 
 
 def engine_status() -> heartbeats.Engine:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from flask import Flask, current_app
 from flask_mailroom.compose import Intent, bare_address
-from flask_mailroom.queue import BULK, OutboxMessage
+from flask_mailroom.queue import BULK, OutboxMessage, refresh_statistics
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -195,7 +195,9 @@ def _start(announcement: Announcement) -> None:
 
 
 def _finish(announcement: Announcement) -> None:
-    """Mark the fan-out complete with the number of copies in the outbox."""
+    """Mark the fan-out complete with the number of copies in the outbox, and refresh the outbox's
+    statistics so that the pages watching the queue read it by its indexes at once."""
+    refresh_statistics()
     announcement.queued_count = int(db.session.scalar(
         select(func.count()).select_from(OutboxMessage)
         .where(OutboxMessage.announcement_id == announcement.id,

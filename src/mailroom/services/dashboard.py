@@ -7,7 +7,7 @@ the outbox: the counts are sums kept by triggers (``flask_mailroom.queue``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -120,14 +120,15 @@ def recent_failures(limit: int = RECENT_FAILURES) -> list[Failure]:
                     r.last_error) for r in rows]
 
 
-def overview(hours: int = 3) -> Overview:
-    """Everything the dashboard shows, read at one moment of the application's clock."""
+def overview(hours: int = 3, width: int | None = None) -> Overview:
+    """Everything the dashboard shows, read at one moment of the application's clock, its chart
+    laid out for ``width`` pixels."""
     if not 1 <= hours <= MAX_HOURS:
         raise ValueError(f"hours must be between 1 and {MAX_HOURS}")
     moment = now()
     # Every figure is read without counting the outbox: status counts from the triggers' tally,
     # the rest from partial indexes (see flask_mailroom.queue).
-    result = Overview(status_counts(), oldest_queued_seconds(moment), delivery_chart(moment, hours),
+    result = Overview(status_counts(), oldest_queued_seconds(moment), delivery_chart(moment, hours, width),
                       hours, recent_failures(), engine_status())
     db.session.commit()
     return result
@@ -142,5 +143,4 @@ def retry_failed(ids: Sequence[int] | None = None) -> int:
 
 def overview_for(hours: int, width: int | None) -> Overview:
     """The overview with its chart laid out for ``width`` pixels (what the browser measured)."""
-    view = overview(hours)
-    return replace(view, chart=delivery_chart(now(), hours, width))
+    return overview(hours, width)
