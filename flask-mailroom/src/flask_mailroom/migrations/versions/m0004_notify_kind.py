@@ -11,6 +11,7 @@ Revision ID: m0004_notify_kind
 Revises: m0003_queue_at_scale
 Create Date: 2026-12-07 20:10:00
 """
+import sqlalchemy as sa
 from alembic import op
 
 revision = 'm0004_notify_kind'
@@ -51,9 +52,14 @@ def _postgresql():
 
 
 def _replace(function, trigger):
-    op.execute("DROP TRIGGER IF EXISTS outbox_notify ON outbox")
+    """The notification function, and its trigger where the outbox still exists (a host's own
+    history may have dropped it before the mail history goes down)."""
+    has_outbox = 'outbox' in sa.inspect(op.get_bind()).get_table_names()
+    if has_outbox:
+        op.execute("DROP TRIGGER IF EXISTS outbox_notify ON outbox")
     op.execute(function)
-    op.execute(trigger)
+    if has_outbox:
+        op.execute(trigger)
 
 
 def upgrade():
