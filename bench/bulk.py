@@ -1,8 +1,9 @@
 """Bulk at scale: an announcement to N subscribers fanned out and drained by two workers on PostgreSQL.
 
 Run: ``.venv/bin/python bench/bulk.py [--subscribers 100000] [--smtp-latency 0] [--connections N]
-[--workers 2] [--baseline-copies 2000] [--no-pipelining] [--quick]`` (``--subscribers 1000000``
-runs too; ``--quick`` is the size tests/integration/test_benchmarks.py runs).
+[--workers 2] [--baseline-copies 2000] [--no-pipelining] [--no-drain] [--quick]``
+(``--subscribers 1000000`` runs too; ``--quick`` is the size tests/integration/test_benchmarks.py
+runs; ``--no-drain`` stops after the fan-out and the figures at full queue).
 
 It migrates a fresh PostgreSQL database, adds the subscribers (and one unsubscribed user who will
 forget a password), fans an announcement out to them (``announcements.send``) and measures:
@@ -357,6 +358,7 @@ class Options:
     baseline: int
     pipelining: bool = True
     resets: int = RESETS
+    drain: bool = True
 
 
 @dataclass
@@ -490,6 +492,10 @@ def run(options: Options, tmp: Path) -> str:
             status, board = status_ms(app), dashboard_ms(app)
             print(f"queue full ({copies} copies), in process: flask mail status {status:.0f} ms, "
                   f"dashboard figures {board:.0f} ms (median of 3)", flush=True)
+            if not options.drain:
+                dispose(app)
+                return (f"fanout_rate={fan_rate:.0f} bytes_per_copy={per_copy:.0f} status_ms={status:.0f} "
+                        f"dashboard_ms={board:.0f}")
             sample = options.baseline if not options.latency else min(
                 options.baseline, int(BASELINE_SECONDS_WHEN_SLOW / options.latency))
             base_rate, base_cpu = flask_mail_loop(sink.port, announcement_text(app), sample)
@@ -541,6 +547,8 @@ def main() -> None:
                         help="MAIL_CONNECTIONS of each worker (default: 8 at latency 0, else 32)")
     parser.add_argument("--baseline-copies", type=int, default=2000)
     parser.add_argument("--quick", action="store_true", help="a small run (300 subscribers) for the tests")
+    parser.add_argument("--no-drain", action="store_true",
+                        help="stop after the fan-out and the figures at full queue (no workers)")
     parser.add_argument("--no-pipelining", action="store_true",
                         help="the sink does not offer PIPELINING (every SMTP command a round trip)")
     parser.add_argument("--sink", nargs=3, help=argparse.SUPPRESS)
@@ -551,7 +559,7 @@ def main() -> None:
     connections = args.connections or (32 if args.smtp_latency else 8)
     subscribers, baseline = (300, 50) if args.quick else (args.subscribers, args.baseline_copies)
     options = Options(subscribers, args.workers, args.smtp_latency, connections, baseline,
-                      not args.no_pipelining, 20 if args.quick else RESETS)
+                      not args.no_pipelining, 20 if args.quick else RESETS, not args.no_drain)
     tmp = Path(tempfile.mkdtemp(prefix="mailroom-bulk-"))
     try:
         last = run(options, tmp)
