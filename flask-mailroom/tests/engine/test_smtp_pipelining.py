@@ -81,10 +81,6 @@ class Session:
         line, self.buffer = self.buffer.split(b"\r\n", 1)
         return line
 
-    def gone(self) -> bool:
-        """Whether the client closed the connection."""
-        return self.closed
-
     def run(self) -> None:
         """Greet, then answer commands, holding MAIL and RCPT replies until DATA."""
         self.connection.sendall(b"220 strict ESMTP\r\n")
@@ -123,7 +119,7 @@ class Session:
             return
         body = []
         while (line := self.line()) != b".":
-            if not line and not self.buffer and self.gone():
+            if self.closed:
                 return  # the client left in the middle: nothing was delivered
             body.append(line)
         self.peer.messages.append(b"\r\n".join(body))
