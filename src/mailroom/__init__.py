@@ -116,7 +116,7 @@ def _register_emails(app: Flask) -> None:
     from mailroom import extensions as ext
     from mailroom.services import announcements, reset, signin_codes, signin_notice
 
-    ext.mail.register_builder(reset.LINK_TEMPLATE, reset.build_link_email)
+    reset.register_builders(ext.mail)
     ext.mail.register_builder(signin_notice.TEMPLATE, signin_notice.build_new_sign_in_email)
     ext.mail.register_builder(signin_codes.CODE_TEMPLATE, signin_codes.build_code_email)
     announcements.register_builders(ext.mail)

@@ -172,14 +172,18 @@ class Mail:
         self.builders.register(name, function, each_attempt=each_attempt)
 
     def register_prepared(self, name: str, function: Builder, layout: LayoutFunction, *,
-                          screen: Screen | None = None) -> None:
+                          screen: Screen | None = None, each_attempt: bool = True) -> None:
         """Let the worker fill deferred copies named ``name`` from a message laid out once:
         ``function(address, params)`` returns a :class:`~flask_mailroom.compose.Copy` (the layout's
         key and the copy's own values; it should not query or render), a Skip, or None;
         ``layout(key)`` returns the Message rendered with :func:`~flask_mailroom.compose.slot`
         markers, called once per key per worker process (None: its copies are skipped);
-        ``screen(params_list)`` tells, for a whole claimed batch at once, which copies still go out."""
-        self.builders.register_prepared(name, function, layout, screen)
+        ``screen(params_list)`` tells, for a whole claimed batch at once, which copies still go out.
+        Copies are filled again at every attempt (``function`` must then be deterministic and
+        read-only); with ``each_attempt=False`` a copy is filled once and stored, so that an account
+        email whose values are new at each build (a link's token) is resent as it was first sent.
+        Filled copies do not fire ``email_dispatched``: no Message is built for them."""
+        self.builders.register_prepared(name, function, layout, screen, each_attempt=each_attempt)
 
     # --- sending ----------------------------------------------------------------------------------
 

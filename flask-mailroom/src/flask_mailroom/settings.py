@@ -250,9 +250,10 @@ class DeliverySettings:
 
     @property
     def database_connections(self) -> int:
-        """Database connections one worker process keeps open: one per SMTP connection and per
-        preparer, and the outcome writer's, the heartbeat's and housekeeping's."""
-        return self.connections + self.preparers + 4
+        """Database connections one worker process keeps open: two per SMTP connection (its claim
+        line on PostgreSQL, and one to build its account mail), one per preparer, and the outcome
+        writer's, the heartbeat's and housekeeping's."""
+        return 2 * self.connections + self.preparers + 4
 
     @classmethod
     def of(cls, config: Mapping[str, Any]) -> DeliverySettings:

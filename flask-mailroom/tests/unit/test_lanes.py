@@ -75,3 +75,18 @@ def test_mail_announced_since_the_last_claim_ends_the_wait_at_once(lanes: Lanes)
     started = time.monotonic()
     lanes.idle(0, True, since, WAIT)
     assert time.monotonic() - started < WAIT / 2
+
+
+def test_mail_handed_to_an_idle_connection_does_not_send_busy_ones_looking(lanes: Lanes) -> None:
+    events: dict[int, threading.Event] = {}
+    since = lanes.generation  # connection 2 claims (and finds nothing) while 0 waits idle
+    threads = [waiting(lanes, 0, True, events)]
+    lanes.new_mail("transactional")
+    assert events[0].is_set()
+    assert lanes.generation == since  # 2's next wait lasts: the reserved connection takes the mail
+    lanes.new_mail("bulk")  # no bulk connection idle: 2 looks as soon as it is free
+    assert lanes.generation != since
+    lanes.stop.set()
+    lanes.notify()
+    for thread in threads:
+        thread.join(5)

@@ -6,13 +6,14 @@ import hashlib
 import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from flask import current_app
 from flask_mail import Message
-from flask_mailroom import Skip, deliverability
-from flask_mailroom.compose import Envelope, compose
-from sqlalchemy import delete, select
+from flask_mailroom import Mail, Skip, deliverability
+from flask_mailroom.compose import Copy, Envelope, compose, slot, stream_headers
+from flask_mailroom.queue import TRANSACTIONAL
+from sqlalchemy import bindparam, delete, select
 
 from mailroom.domain import tokens
 from mailroom.domain.addresses import email_key
@@ -25,6 +26,8 @@ from mailroom.urls import external_url
 
 PURPOSE = "reset_password"
 LINK_TEMPLATE = "reset_password"
+# The layout's own recipient, never used: every email brings its own.
+LAYOUT_RECIPIENT = "reader@layout.invalid"
 # The notice after a reset is the one every password change sends (services.accounts).
 NOTICE_TEMPLATE = accounts.CHANGED_TEMPLATE
 # What the browser's session holds for a link that had expired when it was opened (a handle is
@@ -47,12 +50,27 @@ def _secret() -> bytes:
     return str(current_app.config["SECRET_KEY"]).encode("utf-8")
 
 
-def bound_state(user: User) -> str:
+class Bound(Protocol):
+    """What a link is issued for: an account's id and the state it is bound to."""
+
+    id: int
+    password_hash: str
+    email_key: str
+
+
+# What a reset email needs of the account, read in one statement without loading the account:
+# the worker builds one for every request, for an address that may have no account.
+LINK_TARGET = (select(User.id, User.username, User.email, User.email_key, User.password_hash,
+                      User.language)
+               .where(User.email_key == bindparam("key")))
+
+
+def bound_state(user: Bound) -> str:
     """What a link is bound to: the password hash, and the address the link was sent to."""
     return f"{user.password_hash}\n{user.email_key}"
 
 
-def issue_link_token(user: User) -> str:
+def issue_link_token(user: Bound) -> str:
     """A reset token for the user's current password state, valid for RESET_TOKEN_TTL."""
     return tokens.issue(subject=user.id, purpose=PURPOSE, state=bound_state(user), secret=_secret(),
                         now=now(), ttl_seconds=ttl_seconds())
@@ -70,15 +88,9 @@ def _request_allowed(address: str, client: str) -> bool:
                               email_key(address)))
 
 
-def _link_context(name: str, token: str) -> dict[str, object]:
-    """What the reset email shows: the name, the link, its lifetime, where to ask again."""
-    return {"name": name, "link": external_url("reset.reset_password_link", token=token),
-            "lifetime": ttl_seconds(),
-            "request_link": external_url("reset.reset_password_request")}
-
-
-def build_link_email(address: str, params: Mapping[str, Any]) -> Message | Skip:
-    """In the worker: the reset email for the account with this address, if any and budget allows.
+def build_link_email(address: str, params: Mapping[str, Any]) -> Copy | Skip:
+    """In the worker: the reset email for the account with this address, if any and budget allows,
+    filled from its layout (``link_layout``) with the person's name and link.
 
     Runs after the request has answered, so the request does the same work for every address
     and its reply time cannot tell whether the address has an account.
@@ -87,12 +99,27 @@ def build_link_email(address: str, params: Mapping[str, Any]) -> Message | Skip:
     # request (``paused_until``) is one that a stranger's own requests could have caused as well.
     if not budget.spend(address):
         return Skip("the address's hourly email budget is spent")
-    user = accounts.find_by_email(address)
+    user = db.session.connection().execute(LINK_TARGET, {"key": email_key(address)}).first()
     if user is None:
         return Skip("no account has this address")
-    envelope = Envelope(recipients=[(user.username, user.email)])
-    return compose(LINK_TEMPLATE, envelope, locale=user.language, timezone=user.timezone,
-                   **_link_context(user.username, issue_link_token(user)))
+    link = external_url("reset.reset_password_link", token=issue_link_token(user))
+    return Copy(layout=user.language or "", to=(user.username, user.email),
+                values={"name": user.username, "link": link})
+
+
+def link_layout(language: str) -> Message:
+    """The reset email in ``language`` (empty: the default) with slots for the name and the link,
+    rendered once per worker process (the templates show no time: no zone in the key)."""
+    envelope = Envelope(recipients=[LAYOUT_RECIPIENT],
+                        extra_headers=stream_headers(TRANSACTIONAL, LINK_TEMPLATE))
+    return compose(LINK_TEMPLATE, envelope, locale=language or None, name=slot("name"), link=slot("link"),
+                   lifetime=ttl_seconds(), request_link=external_url("reset.reset_password_request"))
+
+
+def register_builders(extension: Mail) -> None:
+    """Let the worker fill reset emails from their layouts, each filled once and stored (its
+    token is new at every build), so a retry resends the same link."""
+    extension.register_prepared(LINK_TEMPLATE, build_link_email, link_layout, each_attempt=False)
 
 
 def request_reset(address: str, client: str) -> str:

@@ -15,8 +15,10 @@ personal, queued in bulk with ``defer_many``.
 A prepared builder (``Mail.register_prepared``) goes further: it answers with a ``Copy`` naming a
 layout and the copy's own values, without rendering anything. The layout is rendered once per
 worker process (``slot`` markers where the values go) and laid out as a ``Prepared`` message;
-each copy is filled from it. Its optional screen is asked once per claimed batch which copies
-still go out (one query for the batch, not one per copy).
+each copy is filled from it, at every attempt, or once and then stored (an account email whose
+values are new at each build, such as a link's token: ``each_attempt=False``). Its optional
+screen is asked once per claimed batch which copies still go out (one query for the batch, not
+one per copy).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from flask_mailroom.compose import bulk_copy
 from flask_mailroom.compose.message import message_id_domain
-from flask_mailroom.compose.mime import envelope_sender
+from flask_mailroom.compose.mime import bare_address, envelope_sender
 from flask_mailroom.compose.outbox import finished_bytes, finished_fields
 from flask_mailroom.compose.prepared import Prepared
 from flask_mailroom.models.outbox import PRIORITY, TRANSACTIONAL, Claimed, OutboxMessage, OutboxStatus
@@ -73,8 +75,10 @@ Params = Mapping[str, str | int]
 log = logging.getLogger(__name__)
 # Prepared layouts a worker process keeps per application (the oldest is dropped first).
 LAYOUTS_KEPT = 32
-# In a claimed row's meta (in memory only): what the batch screen said ("send" or "skip").
+# In a claimed row's meta (in memory only): what the batch screen said ("send" or "skip"), and
+# the subject of a filled copy.
 SCREENED = "screened"
+SUBJECT = "subject"
 # A row whose builder this worker lacks waits this long before it is looked at again; its attempt
 # is not counted (a worker of an older release may simply not know the builder yet).
 UNKNOWN_BUILDER_WAIT = timedelta(minutes=1)
@@ -119,10 +123,11 @@ class Builders:
             self.each_attempt.discard(name)
 
     def register_prepared(self, name: str, function: Builder, layout: LayoutFunction,
-                          screen: Screen | None = None) -> None:
+                          screen: Screen | None = None, *, each_attempt: bool = True) -> None:
         """Make ``function`` (answering a ``Copy``) the builder called ``name``, its copies filled from
-        ``layout(key)`` laid out once per process; ``screen`` tells, per claimed batch, which go out."""
-        self.register(name, function, each_attempt=True)
+        ``layout(key)`` laid out once per process; ``screen`` tells, per claimed batch, which go out.
+        Without ``each_attempt`` a copy is filled once and stored, like a built message."""
+        self.register(name, function, each_attempt=each_attempt)
         self.layouts[name] = layout
         if screen is not None:
             self.screens[name] = screen
@@ -291,8 +296,10 @@ def _build(row: Claimed) -> Message | Copy | Skip | None:
 
 
 def fills_copy(row: Claimed) -> bool:
-    """Whether the row is a copy filled from a prepared layout (a few joins: no need of a pool)."""
-    return not row.raw and row.meta.get("deferred") in builders().layouts
+    """Whether the row is a copy filled from a prepared layout at every attempt (a few joins: no
+    need of a pool; one filled once reads the database, then stores it)."""
+    name, found = row.meta.get("deferred"), builders()
+    return not row.raw and name in found.layouts and name in found.each_attempt
 
 
 def screen_copies(rows: Sequence[Claimed]) -> list[Claimed]:
@@ -336,9 +343,18 @@ def _filled(row: Claimed, copy: Copy) -> Claimed | Skip | None:
     prepared = _laid_out(str(row.meta["deferred"]), copy.layout)
     if isinstance(prepared, Skip):
         return None if prepared is GONE else prepared
-    raw = prepared.fill(message_id=row.message_id, date=float(row.meta["date"]), to=copy.to,
-                        values=copy.values)
-    return row.but(raw=raw, sender=prepared.sender)
+    raw = prepared.fill(message_id=row.message_id, date=_date_of(row), to=copy.to, values=copy.values)
+    filled = row.but(raw=raw, sender=prepared.sender, recipients=[bare_address(copy.to)])
+    if row.meta["deferred"] in builders().each_attempt:
+        return filled
+    return filled.but(meta={**row.meta, SUBJECT: prepared.subject_of(copy.values)})  # to be stored
+
+
+def _date_of(row: Claimed) -> float:
+    """The Date of a deferred row's message: fixed when a fan-out queued it, else now (a message
+    built once is stored with the Date it was built at)."""
+    date = row.meta.get("date")
+    return float(date) if date is not None else now().timestamp()
 
 
 def _hold(row: Claimed, worker_id: str, error: UnknownBuilder) -> None:
@@ -362,6 +378,18 @@ def _built(row: Claimed) -> Message | Claimed | Skip | None:
     return _filled(row, message) if isinstance(message, Copy) else message
 
 
+def _filled_copy(row: Claimed, filled: Claimed, worker_id: str) -> Claimed | None:
+    """A copy filled from its layout: sent as it is when it is filled at every attempt, else
+    stored first (None when the row was taken over meanwhile)."""
+    if row.meta.get("deferred") in builders().each_attempt:
+        if db.session().in_transaction():  # a filled copy seldom reads anything: nothing to end
+            db.session.commit()
+        return filled
+    values = {"raw": filled.raw, "sender": filled.sender, "recipients": filled.recipients,
+              "subject": filled.meta[SUBJECT]}
+    return filled if _store(row, worker_id, values) else None
+
+
 def materialize(row: Claimed, worker_id: str) -> Claimed | None:
     """Build a deferred row's message (and store it unless rendered at every attempt); None when
     it was skipped or is no longer ours."""
@@ -380,9 +408,7 @@ def materialize(row: Claimed, worker_id: str) -> Claimed | None:
                                 "claimed_until": None, "sent_at": now(), "last_error": reason})
         return None
     if isinstance(message, Claimed):
-        if db.session().in_transaction():  # a filled copy seldom reads anything: nothing to end
-            db.session.commit()
-        return message
+        return _filled_copy(row, message, worker_id)
     if row.meta.get("deferred") in builders().each_attempt:
         db.session.commit()
         return render(row, message)

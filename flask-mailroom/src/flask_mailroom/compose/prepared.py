@@ -299,6 +299,10 @@ class Prepared:
         return cls([*header_pieces(message, False), *content], boundaries, envelope_sender(message),
                    message.subject or "")
 
+    def subject_of(self, values: Mapping[str, str]) -> str:
+        """The subject of a copy with ``values`` (for the operator's views)."""
+        return Pattern.of(self.subject).apply(values)
+
     def fill(self, *, message_id: str, date: float, to: Address, values: Mapping[str, str]) -> bytes:
         """One copy's bytes: ``to`` (an address or ``(name, address)``), its Message-ID, the Date
         (a timestamp) and a value for every slot; the same arguments give the same bytes."""

@@ -1,21 +1,28 @@
 """Claims for a worker's connections: a few rows at a time, screened as they are taken, then held.
 
-Each claim runs in one transaction with the screening of its rows (expired links, suppressed
-addresses); now and then (and at the first claim of every run) it first puts back the rows whose
-claim expired, their worker having died. The rows taken are held (``leases``) until their outcome
-is written or they are no longer ours. Deferred copies whose builder has a screen ("is the reader
-still subscribed?") are screened once per claim too, by one call for the whole batch.
+Each claim screens its rows as it takes them (expired links, suppressed addresses); now and then
+(and at the first claim of every run) it first puts back the rows whose claim expired, their worker
+having died. On PostgreSQL each of those is one statement on the connection's claim line
+(``lines``); on SQLite the three run in one transaction under the write lock. The rows taken are
+held (``leases``) until their outcome is written or they are no longer ours. Deferred copies whose
+builder has a screen ("is the reader still subscribed?") are screened once per claim too, by one
+call for the whole batch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from flask_mailroom.compose import deferred
 from flask_mailroom.deliverability import suppression as deliverability
 from flask_mailroom.engine import claims
 from flask_mailroom.engine.leases import Holdings
+from flask_mailroom.engine.lines import ClaimLines, lines_for
 from flask_mailroom.engine.runtime import Runtime
+from flask_mailroom.engine.shared import Taken
 from flask_mailroom.models.outbox import Claimed
 from flask_mailroom.store import db
 
@@ -38,22 +45,43 @@ class ClaimDesk:
         self.runtime = runtime
         self.holdings = holdings
         self.last_recovery = float("-inf")
+        self.lines: ClaimLines | None = lines_for(db.engine)
 
-    def claim(self, account_only: bool, limit: int) -> tuple[list[Claimed], deliverability.BatchScreen]:
+    def claim(self, account_only: bool, limit: int) -> Taken:
         """Claim a few rows for one connection and hold them (recovering expired claims now and
-        then), screened in the same transaction (expired links, suppressed addresses), then the
-        copies whose builder screens them, in one call per builder."""
-        runtime = self.runtime
-        moment = runtime.now()
-        recovering = runtime.seconds() - self.last_recovery >= RECOVER_SECONDS
+        then), screened as they are taken (expired links, suppressed addresses), then the copies
+        whose builder screens them, in one call per builder."""
+        moment = self.runtime.now()
+        recovering = self.runtime.seconds() - self.last_recovery >= RECOVER_SECONDS
         if recovering:
-            self.last_recovery = runtime.seconds()
-        with db.engine.connect() as connection, connection.begin():
-            rows = claims.claim_in(connection, runtime.worker_id, moment, moment + runtime.claim_ttl(),
-                                   limit, account_only=account_only, recovering=recovering)
-            screen = deliverability.screen_batch(connection, rows, moment)
-        self.holdings.add(rows, moment)
-        return deferred.screen_copies(rows), screen
+            self.last_recovery = self.runtime.seconds()
+        taken = self._take(account_only, limit, moment, recovering)
+        self.holdings.add(taken.rows, moment)
+        return taken._replace(rows=deferred.screen_copies(taken.rows))
+
+    def _take(self, account_only: bool, limit: int, moment: datetime, recovering: bool) -> Taken:
+        """The claim and its screening: on this thread's claim line, else in one transaction."""
+        until = moment + self.runtime.claim_ttl()
+        worker = self.runtime.worker_id
+        if self.lines is None:
+            with db.engine.connect() as connection, connection.begin():
+                rows = claims.claim_in(connection, worker, moment, until, limit, account_only, recovering)
+                screen = deliverability.screen_batch(connection, rows, moment)
+                return Taken(rows, screen, len(rows) >= limit)
+        line = self.lines.get()
+        try:
+            if recovering:
+                claims.recover(line, moment)
+            rows, more = claims.take_telling(line, worker, moment, until, limit, account_only)
+            return Taken(rows, deliverability.screen_batch(line, rows, moment), more)
+        except SQLAlchemyError:
+            self.lines.hang_up()  # the next claim starts on a new line
+            raise
+
+    def hang_up(self) -> None:
+        """The calling connection is done or idle long enough: close its claim line."""
+        if self.lines is not None:
+            self.lines.hang_up()
 
     def usable(self, row: Claimed) -> bool:
         """Whether a send of ``row`` may start: the claim is still ours and fresh enough."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     Update,
     and_,
     bindparam,
+    func,
     literal_column,
     select,
     update,
@@ -100,6 +102,35 @@ def take(connection: Connection, worker_id: str, moment: datetime, until: dateti
     rows = connection.execute(take_update(account_only),
                               {"moment": moment, "limit": limit, "worker": worker_id, "until": until})
     return sorted((Claimed(*row) for row in rows), key=_claim_order)
+
+
+@cache
+def take_counting(account_only: bool) -> Select[Any]:
+    """The claim on PostgreSQL, telling as well whether due rows were left behind: it locks one
+    row more than it takes (for the statement's length) and counts what it locked."""
+    locked = take_statement(bindparam("moment", type_=TABLE.c.next_attempt_at.type),
+                            bindparam("seen", type_=Integer()), account_only)
+    due = locked.add_columns(TABLE.c.priority, TABLE.c.next_attempt_at).cte("due")
+    first = (select(due.c.id).order_by(due.c.priority, due.c.next_attempt_at, due.c.id)
+             .limit(bindparam("limit", type_=Integer())))
+    taken = (update(TABLE).where(TABLE.c.id.in_(first.scalar_subquery()))
+             .values(status=SENDING, claimed_by=bindparam("worker", type_=TABLE.c.claimed_by.type),
+                     claimed_until=bindparam("until", type_=TABLE.c.claimed_until.type),
+                     attempts=TABLE.c.attempts + 1)
+             .returning(*COLUMNS).cte("taken"))
+    seen = select(func.count()).select_from(due).scalar_subquery()
+    return select(*taken.c, seen.label("seen"))
+
+
+def take_telling(connection: Connection, worker_id: str, moment: datetime, until: datetime,
+                 limit: int, account_only: bool = False) -> tuple[list[Claimed], bool]:
+    """``take`` on PostgreSQL, with whether more due rows were left behind (other workers' rows
+    being claimed at that moment are not counted: they are taken)."""
+    found = connection.execute(take_counting(account_only),
+                               {"moment": moment, "limit": limit, "seen": limit + 1,
+                                "worker": worker_id, "until": until}).all()
+    rows = sorted((Claimed(*row[:-1]) for row in found), key=_claim_order)
+    return rows, bool(found) and int(found[0][-1]) > limit
 
 
 def _claim_order(row: Claimed) -> tuple[int, int]:

@@ -4,7 +4,9 @@ The first ``reserved`` connections are the reserved lane (account mail only); th
 account mail first, then bulk. New mail wakes one idle connection that can take it, not all of
 them (they would race for the same row): for account mail one of the reserved lane (else of the
 other), for bulk one of the other lane; a notification that does not say which kinds came wakes
-one of each. A connection that finds work calls the next one in.
+one of each. Mail that found no idle connection to wake is looked for by each busy connection as
+it comes free (the generation). A connection whose claim left due rows behind calls the next one
+in.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ class Lanes:
         # Connections (by number) that have had work, and those idle now.
         self.claiming: set[int] = set()
         self.idle_numbers: set[int] = set()
+        # Whether new mail is announced (a listener hears the database's notifications).
+        self.hearing = False
 
     def served(self, number: int) -> None:
         """Connection ``number`` got rows from a claim, or stopped: from now on it is counted as
@@ -49,6 +53,15 @@ class Lanes:
             return any(other != number and (other in self.idle_numbers or other not in self.claiming)
                        for other in lane)
 
+    def heard(self, listening: bool) -> None:
+        """The listener started (True) or stopped (False) hearing the database's notifications."""
+        self.hearing = listening
+
+    def hears_new_mail(self) -> bool:
+        """Whether new mail is announced as it is committed: a connection whose claim left nothing
+        behind may then wait for the next wake-up instead of looking again at once."""
+        return self.hearing
+
     def notify(self) -> None:
         """Wake every idle connection (the worker stops)."""
         with self.wake:
@@ -60,18 +73,24 @@ class Lanes:
 
     def new_mail(self, kinds: str | None = None) -> None:
         """New mail was committed (``kinds``: the notification's space-separated kinds, empty or
-        None when unknown): wake an idle connection that can take each kind.
+        None when unknown): wake an idle connection that can take each kind. Only mail that no idle
+        connection was woken for changes the generation, so that busy connections look for it as
+        soon as they are free (and not, after every account email, for one already taken).
 
         Waking one of each lane for an account email cost each worker an empty claim."""
         named = set((kinds or "").split())
         account = TRANSACTIONAL in named or not named
         bulk = BULK in named or not named
         with self.wake:
-            self.generation += 1
-            if account and not self._wake_one(True) and not bulk:
-                self._wake_one(False)  # no reserved connection idle: one that takes account mail first
+            handed = True
+            if account:
+                # No reserved connection idle: one that takes account mail first (the bulk one
+                # woken below does, when bulk came too).
+                handed = self._wake_one(True) or bulk or self._wake_one(False)
             if bulk:
-                self._wake_one(False)
+                handed = self._wake_one(False) and handed
+            if not handed:
+                self.generation += 1
 
     def _wake_one(self, account_only: bool) -> bool:
         """Wake the longest-waiting idle connection of a lane, if any (the caller holds ``wake``)."""

@@ -33,12 +33,11 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
-from flask_mailroom.deliverability.suppression import BatchScreen
 from flask_mailroom.engine import heartbeats
 from flask_mailroom.engine.housekeeping import HEARTBEAT_SECONDS
 from flask_mailroom.engine.probes import Check, database_check, probe_engine, verdict
 from flask_mailroom.engine.runtime import Runtime
-from flask_mailroom.engine.shared import Claims
+from flask_mailroom.engine.shared import Claims, Taken
 from flask_mailroom.engine.transport import Refused, Transport
 from flask_mailroom.models.outbox import Claimed
 from flask_mailroom.rules.breaker import BreakerState, CircuitBreaker
@@ -183,7 +182,7 @@ class TimedClaims:
         self.claims = claims
         self.histogram = histogram
 
-    def claim(self, account_only: bool, limit: int) -> tuple[list[Claimed], BatchScreen]:
+    def claim(self, account_only: bool, limit: int) -> Taken:
         """Claim as the wrapped desk does, timing the round trip."""
         with self.histogram.time():
             return self.claims.claim(account_only, limit)
@@ -195,6 +194,10 @@ class TimedClaims:
     def forget(self, rows: Sequence[Claimed]) -> None:
         """As the wrapped desk does."""
         self.claims.forget(rows)
+
+    def hang_up(self) -> None:
+        """As the wrapped desk does."""
+        self.claims.hang_up()
 
     def __getattr__(self, name: str) -> Any:
         """Anything else the desk offers, untimed."""

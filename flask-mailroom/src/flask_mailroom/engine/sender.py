@@ -57,6 +57,7 @@ class Sender:
             finally:
                 self.shared.roster.served(self.number)  # a connection that is done takes no more work
                 self._close()
+                self.shared.claims.hang_up()
 
     def _step_safely(self) -> bool:
         """One step; an unexpected error is logged and the step retried after a pause."""
@@ -81,13 +82,17 @@ class Sender:
             return not shared.once
         shared.gate.wait_throttle()
         generation = shared.roster.generation
-        rows, screen = shared.claims.claim(self.account_only, self.claim_size())
+        rows, screen, more = shared.claims.claim(self.account_only, self.claim_size())
         if rows:
             shared.roster.served(self.number)
             self.idle_since = None
-            if not self.account_only:
-                shared.roster.call_next()  # there may be more: an idle connection looks too
+            if more and not self.account_only:
+                shared.roster.call_next()  # due rows were left: an idle connection takes them
             self.deliver(rows, screen)
+            if not more and not shared.once and shared.roster.hears_new_mail():
+                # Nothing else was due: mail committed since is announced, and an announcement
+                # since ``generation`` ends this wait at once (no second, empty claim).
+                self._idle(generation)
             return True
         if shared.once:
             return False
@@ -204,6 +209,7 @@ class Sender:
             self.idle_since = moment
         elif moment - self.idle_since >= IDLE_CLOSE_SECONDS:
             self._close()
+            self.shared.claims.hang_up()
         self.shared.roster.idle(self.number, self.account_only, generation, self.shared.poll_seconds)
 
     def _close(self) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from flask import Flask
 
@@ -21,7 +21,17 @@ from flask_mailroom.engine.transport import DeliveryError, Refused, Transport
 from flask_mailroom.models.outbox import Claimed
 from flask_mailroom.rules.suppression import Screening
 
-__all__ = ["Claims", "Control", "Gate", "Outcomes", "Pending", "Preparer", "Ready", "Roster", "Shared"]
+__all__ = ["Claims", "Control", "Gate", "Outcomes", "Pending", "Preparer", "Ready", "Roster", "Shared",
+           "Taken"]
+
+
+class Taken(NamedTuple):
+    """What one claim took: the rows (screened as taken), their screening, and whether due rows
+    were left behind (unknown on SQLite: then whenever the claim was full)."""
+
+    rows: list[Claimed]
+    screen: BatchScreen
+    more: bool
 
 
 @dataclass(frozen=True)
@@ -88,7 +98,7 @@ class Gate(Protocol):
 class Claims(Protocol):
     """Taking due rows for a connection and holding them until their outcomes are written."""
 
-    def claim(self, account_only: bool, limit: int) -> tuple[list[Claimed], BatchScreen]:
+    def claim(self, account_only: bool, limit: int) -> Taken:
         """Claim and hold up to ``limit`` rows (account mail only, or first), screened as taken."""
         ...
 
@@ -98,6 +108,10 @@ class Claims(Protocol):
 
     def forget(self, rows: Sequence[Claimed]) -> None:
         """Stop holding ``rows``: their claims run out and another connection takes them over."""
+        ...
+
+    def hang_up(self) -> None:
+        """The calling connection is done, or idle long enough: let go of what it claims with."""
         ...
 
 
@@ -123,6 +137,10 @@ class Roster(Protocol):
 
     def idle(self, number: int, account_only: bool, since: int, seconds: float) -> None:
         """Wait idle until woken (new mail after generation ``since``), ``seconds``, or stop."""
+        ...
+
+    def hears_new_mail(self) -> bool:
+        """Whether new mail is announced as it is committed (notifications are being heard)."""
         ...
 
 

@@ -30,11 +30,13 @@ def conninfo(url: URL) -> str:
 class Listener:
     """A thread that calls ``wake`` for every notification on CHANNEL until ``stop`` is set."""
 
-    def __init__(self, url: URL, wake: Callable[[str | None], None], stop: threading.Event) -> None:
-        """Not started yet."""
+    def __init__(self, url: URL, wake: Callable[[str | None], None], stop: threading.Event,
+                 heard: Callable[[bool], None] | None = None) -> None:
+        """Not started yet; ``heard`` is told when listening starts (True) and stops (False)."""
         self.dsn = conninfo(url)
         self.wake = wake
         self.stop = stop
+        self.heard = heard or (lambda listening: None)
         self.thread = threading.Thread(target=self.run, name="mailroom-listen", daemon=True)
 
     def start(self) -> Listener:
@@ -61,14 +63,19 @@ class Listener:
 
         with psycopg.connect(self.dsn, autocommit=True, connect_timeout=5) as connection:
             connection.execute(f"LISTEN {CHANNEL}")
-            self.wake(None)
-            while not self.stop.is_set():
-                for notification in connection.notifies(timeout=WAIT_SECONDS, stop_after=1):
-                    self.wake(notification.payload)
+            self.heard(True)
+            try:
+                self.wake(None)
+                while not self.stop.is_set():
+                    for notification in connection.notifies(timeout=WAIT_SECONDS, stop_after=1):
+                        self.wake(notification.payload)
+            finally:
+                self.heard(False)
 
 
-def listener_for(url: URL, wake: Callable[[str | None], None], stop: threading.Event) -> Listener | None:
+def listener_for(url: URL, wake: Callable[[str | None], None], stop: threading.Event,
+                 heard: Callable[[bool], None] | None = None) -> Listener | None:
     """A started listener on PostgreSQL; None on databases without notifications."""
     if url.get_backend_name() != "postgresql":
         return None
-    return Listener(url, wake, stop).start()
+    return Listener(url, wake, stop, heard).start()

@@ -166,7 +166,7 @@ class Worker:
         if self.telemetry is not None:
             self.telemetry.vitals.started(threads, beats=not once)
         if not once:
-            listener_for(db.engine.url, run.lanes.new_mail, self.stop)
+            listener_for(db.engine.url, run.lanes.new_mail, self.stop, run.lanes.heard)
         try:
             housekeeping.keep_alive(threads)
         except BaseException:
