@@ -147,7 +147,7 @@ def test_wrong_engine_settings_are_named(setting: str, value: object, named: str
         DeliverySettings.of({setting: value})
 
 
-def test_a_worker_keeps_two_database_connections_per_smtp_connection_and_one_per_preparer() -> None:
+def test_a_worker_keeps_a_database_connection_per_smtp_connection_and_per_preparer() -> None:
     many, one = DeliverySettings.of({"MAIL_CONNECTIONS": 32}), DeliverySettings.of({"MAIL_CONNECTIONS": 1})
-    assert (many.preparers, many.database_connections) == (4, 72)
-    assert (one.preparers, one.database_connections) == (1, 7)
+    assert (many.preparers, many.database_connections) == (4, 40)
+    assert (one.preparers, one.database_connections) == (1, 6)

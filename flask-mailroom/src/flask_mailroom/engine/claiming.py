@@ -2,8 +2,9 @@
 
 Each claim screens its rows as it takes them (expired links, suppressed addresses); now and then
 (and at the first claim of every run) it first puts back the rows whose claim expired, their worker
-having died. On PostgreSQL each of those is one statement on the connection's claim line
-(``lines``); on SQLite the three run in one transaction under the write lock. The rows taken are
+having died. On PostgreSQL each of those is one statement in autocommit (the claim relaxes its
+own commit and tells whether due rows were left behind); on SQLite the three run in one
+transaction under the write lock. The rows taken are
 held (``leases``) until their outcome is written or they are no longer ours. Deferred copies whose
 builder has a screen ("is the reader still subscribed?") are screened once per claim too, by one
 call for the whole batch.
@@ -14,13 +15,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from flask_mailroom.compose import deferred
 from flask_mailroom.deliverability import suppression as deliverability
 from flask_mailroom.engine import claims
 from flask_mailroom.engine.leases import Holdings
-from flask_mailroom.engine.lines import ClaimLines, lines_for
 from flask_mailroom.engine.runtime import Runtime
 from flask_mailroom.engine.shared import Taken
 from flask_mailroom.models.outbox import Claimed
@@ -45,7 +43,6 @@ class ClaimDesk:
         self.runtime = runtime
         self.holdings = holdings
         self.last_recovery = float("-inf")
-        self.lines: ClaimLines | None = lines_for(db.engine)
 
     def claim(self, account_only: bool, limit: int) -> Taken:
         """Claim a few rows for one connection and hold them (recovering expired claims now and
@@ -60,28 +57,25 @@ class ClaimDesk:
         return taken._replace(rows=deferred.screen_copies(taken.rows))
 
     def _take(self, account_only: bool, limit: int, moment: datetime, recovering: bool) -> Taken:
-        """The claim and its screening: on this thread's claim line, else in one transaction."""
+        """The claim and its screening (expired links, suppressed addresses)."""
         until = moment + self.runtime.claim_ttl()
-        worker = self.runtime.worker_id
-        if self.lines is None:
-            with db.engine.connect() as connection, connection.begin():
-                rows = claims.claim_in(connection, worker, moment, until, limit, account_only, recovering)
-                screen = deliverability.screen_batch(connection, rows, moment)
-                return Taken(rows, screen, len(rows) >= limit)
-        line = self.lines.get()
-        try:
-            if recovering:
-                claims.recover(line, moment)
-            rows, more = claims.take_telling(line, worker, moment, until, limit, account_only)
-            return Taken(rows, deliverability.screen_batch(line, rows, moment), more)
-        except SQLAlchemyError:
-            self.lines.hang_up()  # the next claim starts on a new line
-            raise
+        if db.engine.dialect.name == "postgresql":
+            return self._take_statements(account_only, limit, moment, until, recovering)
+        with db.engine.connect() as connection, connection.begin():  # SQLite: under its write lock
+            rows = claims.claim_in(connection, self.runtime.worker_id, moment, until, limit,
+                                   account_only, recovering)
+            return Taken(rows, deliverability.screen_batch(connection, rows, moment), len(rows) >= limit)
 
-    def hang_up(self) -> None:
-        """The calling connection is done or idle long enough: close its claim line."""
-        if self.lines is not None:
-            self.lines.hang_up()
+    def _take_statements(self, account_only: bool, limit: int, moment: datetime, until: datetime,
+                         recovering: bool) -> Taken:
+        """PostgreSQL: the recovery, the claim and the screening each one statement in autocommit
+        (no BEGIN and COMMIT around them: a claim that finds nothing is one round trip)."""
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            if recovering:
+                claims.recover(connection, moment)
+            rows, more = claims.take_telling(connection, self.runtime.worker_id, moment, until, limit,
+                                             account_only)
+            return Taken(rows, deliverability.screen_batch(connection, rows, moment), more)
 
     def usable(self, row: Claimed) -> bool:
         """Whether a send of ``row`` may start: the claim is still ours and fresh enough."""

@@ -119,18 +119,21 @@ def take_counting(account_only: bool) -> Select[Any]:
                      attempts=TABLE.c.attempts + 1)
              .returning(*COLUMNS).cte("taken"))
     seen = select(func.count()).select_from(due).scalar_subquery()
-    return select(*taken.c, seen.label("seen"))
+    # The statement is its own transaction: a claim that took rows relaxes its own commit (as
+    # ``relax`` does), since set_config(..., true) lasts until that transaction ends.
+    relaxed = func.set_config("synchronous_commit", "off", True)
+    return select(*taken.c, seen.label("seen"), relaxed.label("relaxed"))
 
 
 def take_telling(connection: Connection, worker_id: str, moment: datetime, until: datetime,
                  limit: int, account_only: bool = False) -> tuple[list[Claimed], bool]:
-    """``take`` on PostgreSQL, with whether more due rows were left behind (other workers' rows
-    being claimed at that moment are not counted: they are taken)."""
+    """``take`` on PostgreSQL in one statement, with whether more due rows were left behind (rows
+    other workers are claiming at that moment are not counted: they are taken)."""
     found = connection.execute(take_counting(account_only),
                                {"moment": moment, "limit": limit, "seen": limit + 1,
                                 "worker": worker_id, "until": until}).all()
-    rows = sorted((Claimed(*row[:-1]) for row in found), key=_claim_order)
-    return rows, bool(found) and int(found[0][-1]) > limit
+    rows = sorted((Claimed(*row[:-2]) for row in found), key=_claim_order)
+    return rows, bool(found) and int(found[0][-2]) > limit
 
 
 def _claim_order(row: Claimed) -> tuple[int, int]:

@@ -195,10 +195,6 @@ class TimedClaims:
         """As the wrapped desk does."""
         self.claims.forget(rows)
 
-    def hang_up(self) -> None:
-        """As the wrapped desk does."""
-        self.claims.hang_up()
-
     def __getattr__(self, name: str) -> Any:
         """Anything else the desk offers, untimed."""
         return getattr(self.claims, name)

@@ -57,7 +57,6 @@ class Sender:
             finally:
                 self.shared.roster.served(self.number)  # a connection that is done takes no more work
                 self._close()
-                self.shared.claims.hang_up()
 
     def _step_safely(self) -> bool:
         """One step; an unexpected error is logged and the step retried after a pause."""
@@ -209,7 +208,6 @@ class Sender:
             self.idle_since = moment
         elif moment - self.idle_since >= IDLE_CLOSE_SECONDS:
             self._close()
-            self.shared.claims.hang_up()
         self.shared.roster.idle(self.number, self.account_only, generation, self.shared.poll_seconds)
 
     def _close(self) -> None:

@@ -110,10 +110,6 @@ class Claims(Protocol):
         """Stop holding ``rows``: their claims run out and another connection takes them over."""
         ...
 
-    def hang_up(self) -> None:
-        """The calling connection is done, or idle long enough: let go of what it claims with."""
-        ...
-
 
 class Roster(Protocol):
     """Which connections have work or wait idle, and the wake-up of idle ones."""

@@ -1,6 +1,6 @@
-"""Claims on PostgreSQL: one statement on a line each connection holds, telling whether due rows
-were left behind, so a connection neither calls another in nor looks again for rows that are not
-there; and a line the database dropped is replaced."""
+"""Claims on PostgreSQL: one statement in autocommit that relaxes its own commit and tells whether
+due rows were left behind, so a connection neither calls another in nor looks again for rows that
+are not there."""
 
 from __future__ import annotations
 
@@ -9,17 +9,14 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
-import psycopg
 import pytest
 from flask import Flask
-from sqlalchemy import Connection, text
 
 from flask_mailroom.clock import FrozenClock
 from flask_mailroom.engine import claims, lanes
-from flask_mailroom.engine.lines import ClaimLines, lines_for
 from flask_mailroom.engine.worker import Worker
 from flask_mailroom.queue import OutboxMessage
-from flask_mailroom.store import PING_AFTER_IDLE, db
+from flask_mailroom.store import db
 
 from support.outbox import queue_many, wait_for
 from support.smtp import SMTPServer
@@ -28,57 +25,17 @@ WORKER = "test-worker"
 ON_POSTGRESQL = pytest.mark.parametrize("db_backend", ["postgresql"], indirect=True)
 
 
-def backend_pid(line: Connection) -> int:
-    """The server process behind a line."""
-    return int(line.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
-
-
-def terminate(app: Flask, pid: int) -> None:
-    """End a server process from another connection, as a database restart or an operator would."""
-    with app.app_context(), db.engine.connect() as other:
-        other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-        other.commit()
-
-
 @ON_POSTGRESQL
-def test_a_line_is_held_in_autocommit_with_relaxed_commits_and_discarded_when_hung_up(app: Flask) -> None:
-    with app.app_context():
-        found = lines_for(db.engine)
-        assert found is not None
-        line = found.get()
-        try:
-            assert found.get() is line
-            pid = backend_pid(line)
-            assert line.exec_driver_sql("SHOW synchronous_commit").scalar_one() == "off"
-            driver = line.connection.dbapi_connection
-            assert driver is not None
-            assert driver.info.transaction_status == psycopg.pq.TransactionStatus.IDLE  # type: ignore[attr-defined]
-        finally:
-            found.hang_up()
-        with db.engine.connect() as other:  # the relaxed session never goes back to the pool
-            alive = other.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"),
-                                  {"pid": pid}).scalar_one()
-        assert alive == 0
-
-
-def test_sqlite_keeps_a_transaction_per_claim(app: Flask, db_backend: str) -> None:
-    with app.app_context():
-        assert (lines_for(db.engine) is None) == (db_backend == "sqlite")
-
-
-@ON_POSTGRESQL
-def test_a_line_the_database_dropped_is_replaced_once_it_sat_idle(app: Flask) -> None:
-    seconds = [0.0]
-    with app.app_context():
-        found = ClaimLines(db.engine, clock=lambda: seconds[0])
-        try:
-            pid = backend_pid(found.get())
-            terminate(app, pid)
-            seconds[0] += PING_AFTER_IDLE
-            line = found.get()  # pinged, found dead, replaced
-            assert backend_pid(line) != pid
-        finally:
-            found.hang_up()
+def test_a_claim_that_took_rows_relaxes_its_own_commit(app: Flask, clock: FrozenClock) -> None:
+    queue_many(app, 1)
+    moment = clock.now() + timedelta(seconds=1)
+    with app.app_context(), db.engine.connect() as connection:
+        settings = []
+        for _ in range(2):  # in autocommit the statement is its own transaction; here, one to look into
+            with connection.begin():
+                rows, _ = claims.take_telling(connection, WORKER, moment, moment + timedelta(minutes=5), 5)
+                settings.append((len(rows), connection.exec_driver_sql("SHOW synchronous_commit").scalar()))
+    assert settings == [(1, "off"), (0, "on")]
 
 
 @ON_POSTGRESQL
