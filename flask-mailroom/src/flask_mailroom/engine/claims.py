@@ -75,12 +75,17 @@ def take_statement(moment: datetime | ColumnElement[datetime], limit: int | Colu
                    account_only: bool = False) -> Select[tuple[int]]:
     """The ids of up to ``limit`` due rows, account mail first (or only), locked, skipping rows
     other workers have locked."""
+    return (select(TABLE.c.id).where(claimable(moment, account_only))
+            .order_by(TABLE.c.priority, TABLE.c.next_attempt_at, TABLE.c.id)
+            .limit(limit).with_for_update(skip_locked=True))
+
+
+def claimable(moment: datetime | ColumnElement[datetime], account_only: bool) -> ColumnElement[bool]:
+    """Rows a claim may take: due, and account mail when ``account_only``."""
     condition = due_condition(moment)
     if account_only:
         condition = and_(condition, TABLE.c.priority < PRIORITY[BULK])
-    return (select(TABLE.c.id).where(condition)
-            .order_by(TABLE.c.priority, TABLE.c.next_attempt_at, TABLE.c.id)
-            .limit(limit).with_for_update(skip_locked=True))
+    return condition
 
 
 @cache
@@ -106,19 +111,14 @@ def take(connection: Connection, worker_id: str, moment: datetime, until: dateti
 
 @cache
 def take_counting(account_only: bool) -> Select[Any]:
-    """The claim on PostgreSQL, telling as well whether due rows were left behind: it locks one
-    row more than it takes (for the statement's length) and counts what it locked."""
-    locked = take_statement(bindparam("moment", type_=TABLE.c.next_attempt_at.type),
-                            bindparam("seen", type_=Integer()), account_only)
-    due = locked.add_columns(TABLE.c.priority, TABLE.c.next_attempt_at).cte("due")
-    first = (select(due.c.id).order_by(due.c.priority, due.c.next_attempt_at, due.c.id)
-             .limit(bindparam("limit", type_=Integer())))
-    taken = (update(TABLE).where(TABLE.c.id.in_(first.scalar_subquery()))
-             .values(status=SENDING, claimed_by=bindparam("worker", type_=TABLE.c.claimed_by.type),
-                     claimed_until=bindparam("until", type_=TABLE.c.claimed_until.type),
-                     attempts=TABLE.c.attempts + 1)
-             .returning(*COLUMNS).cte("taken"))
-    seen = select(func.count()).select_from(due).scalar_subquery()
+    """The claim on PostgreSQL, telling as well whether due rows were left behind: beside it, the
+    statement counts due rows up to one more than it may take, without locking them (a row locked
+    for the count would be skipped by a claim running at the same moment)."""
+    taken = take_update(account_only).cte("taken")
+    moment = bindparam("moment", type_=TABLE.c.next_attempt_at.type)
+    ahead = (select(TABLE.c.id).where(claimable(moment, account_only))
+             .limit(bindparam("seen", type_=Integer())))
+    seen = select(func.count()).select_from(ahead.subquery()).scalar_subquery()
     # The statement is its own transaction: a claim that took rows relaxes its own commit (as
     # ``relax`` does), since set_config(..., true) lasts until that transaction ends.
     relaxed = func.set_config("synchronous_commit", "off", True)
@@ -128,7 +128,7 @@ def take_counting(account_only: bool) -> Select[Any]:
 def take_telling(connection: Connection, worker_id: str, moment: datetime, until: datetime,
                  limit: int, account_only: bool = False) -> tuple[list[Claimed], bool]:
     """``take`` on PostgreSQL in one statement, with whether more due rows were left behind (rows
-    other workers are claiming at that moment are not counted: they are taken)."""
+    another claim takes at that moment count too: a connection may then look once in vain)."""
     found = connection.execute(take_counting(account_only),
                                {"moment": moment, "limit": limit, "seen": limit + 1,
                                 "worker": worker_id, "until": until}).all()
