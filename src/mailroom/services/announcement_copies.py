@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from flask_mail import Message
 from flask_mailroom import Mail
-from flask_mailroom.compose import Attachment, Copy, Envelope, compose, slot, stream_headers
+from flask_mailroom.compose import LAYOUT_RECIPIENT, Attachment, Copy, Envelope, compose, slot, stream_headers
 from flask_mailroom.queue import BULK
 from sqlalchemy import ARRAY, Integer, any_, bindparam, select
 
@@ -86,10 +86,6 @@ def personalised(content: Content, recipient: Recipient, subject_prefix: str = "
                    subject=version.subject, username=recipient.username, email=recipient.email,
                    text_body=version.text_body, html_body=version.html_body, unsubscribe_url=link,
                    greeting=content.greeting)
-
-
-# The layout's own recipient, never used: every copy brings its own.
-LAYOUT_RECIPIENT = "reader@layout.invalid"
 
 
 def layout(key: tuple[int, str]) -> Message | None:

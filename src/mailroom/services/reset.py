@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from flask import current_app
 from flask_mail import Message
 from flask_mailroom import Mail, Skip, deliverability
-from flask_mailroom.compose import Copy, Envelope, compose, slot, stream_headers
+from flask_mailroom.compose import LAYOUT_RECIPIENT, Copy, Envelope, compose, slot, stream_headers
 from flask_mailroom.queue import TRANSACTIONAL
 from sqlalchemy import bindparam, delete, select
 
@@ -26,8 +26,6 @@ from mailroom.urls import external_url
 
 PURPOSE = "reset_password"
 LINK_TEMPLATE = "reset_password"
-# The layout's own recipient, never used: every email brings its own.
-LAYOUT_RECIPIENT = "reader@layout.invalid"
 # The notice after a reset is the one every password change sends (services.accounts).
 NOTICE_TEMPLATE = accounts.CHANGED_TEMPLATE
 # What the browser's session holds for a link that had expired when it was opened (a handle is

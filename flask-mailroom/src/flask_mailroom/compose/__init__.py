@@ -22,9 +22,10 @@ from flask_mailroom.compose.locale import rendering_timezone, speaking
 from flask_mailroom.compose.message import Message
 from flask_mailroom.compose.mime import bare_address, split_address
 from flask_mailroom.compose.outbox import Attachment, Envelope, compose, render_pair, stream_headers
-from flask_mailroom.compose.prepared import Prepared, slot
+from flask_mailroom.compose.prepared import LAYOUT_RECIPIENT, Prepared, slot
 
 __all__ = [
+    "LAYOUT_RECIPIENT",
     "Attachment",
     "Builder",
     "Copy",

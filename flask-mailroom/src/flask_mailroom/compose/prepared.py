@@ -50,6 +50,8 @@ from flask_mailroom.compose.mime import (
 )
 
 Address = str | tuple[str, str]
+# The recipient to compose a layout for (``compose`` wants one): never used, every copy brings its own.
+LAYOUT_RECIPIENT = "reader@layout.invalid"
 # A per-process nonce makes markers that no text written by a person contains.
 NONCE = secrets.token_hex(6)
 _NAME = re.compile(r"[a-z][a-z0-9_]*")

@@ -4,10 +4,9 @@ Each claim screens its rows as it takes them (expired links, suppressed addresse
 (and at the first claim of every run) it first puts back the rows whose claim expired, their worker
 having died. On PostgreSQL each of those is one statement in autocommit (the claim relaxes its
 own commit and tells whether due rows were left behind); on SQLite the three run in one
-transaction under the write lock. The rows taken are
-held (``leases``) until their outcome is written or they are no longer ours. Deferred copies whose
-builder has a screen ("is the reader still subscribed?") are screened once per claim too, by one
-call for the whole batch.
+transaction under the write lock. The rows taken are held (``leases``) until their outcome is
+written or they are no longer ours. Deferred copies whose builder has a screen ("is the reader
+still subscribed?") are screened once per claim too, by one call for the whole batch.
 """
 
 from __future__ import annotations
