@@ -1,6 +1,6 @@
 """The reset email is filled from a layout rendered once per language: each person's copy reads
 exactly as its templates render it whole, with their own name and link, and a copy the server
-deferred is sent again byte for byte (built once, then stored)."""
+deferred is sent again byte for byte (built once, stored with the outcome of its first attempt)."""
 
 from __future__ import annotations
 
@@ -94,4 +94,17 @@ def test_a_reset_email_the_server_deferred_goes_again_byte_for_byte(
     assert deliver() == 1
     [again] = smtp.wait_for(1)
     assert again.data == refused.data
-    assert [r.status for r in outbox(app)] == ["sent"]
+    [sent] = outbox(app)
+    assert (sent.status, sent.subject, sent.raw) == ("sent", row.subject, b"")  # the link leaves
+
+
+def test_a_reset_email_sent_at_once_is_recorded_with_its_subject_and_without_its_link(
+        app: Flask, client: FlaskClient, smtp: SMTPServer, deliver: Callable[[], int],
+        make_user: Callable[..., User]) -> None:
+    make_user()
+    ask_for_link(client, "alice@example.com")
+    deliver()
+    [arrived] = smtp.wait_for(1)
+    [row] = outbox(app)
+    assert (row.status, row.subject, row.sender, row.recipients, row.raw) == (
+        "sent", arrived.message["Subject"], arrived.mail_from, ["alice@example.com"], b"")

@@ -180,8 +180,10 @@ class Mail:
         markers, called once per key per worker process (None: its copies are skipped);
         ``screen(params_list)`` tells, for a whole claimed batch at once, which copies still go out.
         Copies are filled again at every attempt (``function`` must then be deterministic and
-        read-only); with ``each_attempt=False`` a copy is filled once and stored, so that an account
-        email whose values are new at each build (a link's token) is resent as it was first sent.
+        read-only); with ``each_attempt=False`` a copy is filled once and stored with the outcome
+        of its first attempt, so that an account email whose values are new at each build (a
+        link's token) is resent as it was first sent (after a worker crash mid-send it is filled
+        again).
         Filled copies do not fire ``email_dispatched``: no Message is built for them."""
         self.builders.register_prepared(name, function, layout, screen, each_attempt=each_attempt)
 

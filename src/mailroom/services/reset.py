@@ -13,7 +13,7 @@ from flask_mail import Message
 from flask_mailroom import Mail, Skip, deliverability
 from flask_mailroom.compose import LAYOUT_RECIPIENT, Copy, Envelope, compose, slot, stream_headers
 from flask_mailroom.queue import TRANSACTIONAL
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import Row, bindparam, delete, select
 
 from mailroom.domain import tokens
 from mailroom.domain.addresses import email_key
@@ -97,12 +97,19 @@ def build_link_email(address: str, params: Mapping[str, Any]) -> Copy | Skip:
     # request (``paused_until``) is one that a stranger's own requests could have caused as well.
     if not budget.spend(address):
         return Skip("the address's hourly email budget is spent")
-    user = db.session.connection().execute(LINK_TARGET, {"key": email_key(address)}).first()
+    user = _link_target(address)
     if user is None:
         return Skip("no account has this address")
     link = external_url("reset.reset_password_link", token=issue_link_token(user))
     return Copy(layout=user.language or "", to=(user.username, user.email),
                 values={"name": user.username, "link": link})
+
+
+def _link_target(address: str) -> Row[int, str, str, str, str, str] | None:
+    """The account a reset email to ``address`` goes to, read in autocommit: one round trip, and
+    no transaction left for the worker to end before it sends."""
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        return connection.execute(LINK_TARGET, {"key": email_key(address)}).first()
 
 
 def link_layout(language: str) -> Message:

@@ -15,8 +15,9 @@ personal, queued in bulk with ``defer_many``.
 A prepared builder (``Mail.register_prepared``) goes further: it answers with a ``Copy`` naming a
 layout and the copy's own values, without rendering anything. The layout is rendered once per
 worker process (``slot`` markers where the values go) and laid out as a ``Prepared`` message;
-each copy is filled from it, at every attempt, or once and then stored (an account email whose
-values are new at each build, such as a link's token: ``each_attempt=False``). Its optional
+each copy is filled from it, at every attempt, or once and stored with the outcome of that
+attempt (an account email whose values are new at each build, such as a link's token:
+``each_attempt=False``; a crash mid-send fills it again). Its optional
 screen is asked once per claimed batch which copies still go out (one query for the batch, not
 one per copy).
 """
@@ -347,7 +348,7 @@ def _filled(row: Claimed, copy: Copy) -> Claimed | Skip | None:
     filled = row.but(raw=raw, sender=prepared.sender, recipients=[bare_address(copy.to)])
     if row.meta["deferred"] in builders().each_attempt:
         return filled
-    return filled.but(meta={**row.meta, SUBJECT: prepared.subject_of(copy.values)})  # to be stored
+    return filled.but(meta={**row.meta, SUBJECT: prepared.subject_of(copy.values)})  # ``unstored``
 
 
 def _date_of(row: Claimed) -> float:
@@ -378,16 +379,22 @@ def _built(row: Claimed) -> Message | Claimed | Skip | None:
     return _filled(row, message) if isinstance(message, Copy) else message
 
 
-def _filled_copy(row: Claimed, filled: Claimed, worker_id: str) -> Claimed | None:
-    """A copy filled from its layout: sent as it is when it is filled at every attempt, else
-    stored first (None when the row was taken over meanwhile)."""
-    if row.meta.get("deferred") in builders().each_attempt:
-        if db.session().in_transaction():  # a filled copy seldom reads anything: nothing to end
-            db.session.commit()
-        return filled
-    values = {"raw": filled.raw, "sender": filled.sender, "recipients": filled.recipients,
-              "subject": filled.meta[SUBJECT]}
-    return filled if _store(row, worker_id, values) else None
+def _filled_copy(row: Claimed, filled: Claimed) -> Claimed:
+    """A copy filled from its layout, sent as it is: one filled at every attempt is never stored,
+    one filled once is stored with the outcome of this attempt (``unstored``), so that a retry
+    sends the same bytes without a write of its own before the send."""
+    if db.session().in_transaction():  # the builder's reads: nothing to keep
+        db.session.commit()
+    return filled
+
+
+def unstored(row: Claimed) -> dict[str, Any]:
+    """What the outcome of a copy filled once for this attempt stores of it (its bytes, sender,
+    recipients and subject); nothing for any other row, whose bytes are stored or rebuilt."""
+    if SUBJECT not in row.meta:
+        return {}
+    return {"raw": row.raw, "sender": row.sender, "recipients": row.recipients,
+            "subject": row.meta[SUBJECT]}
 
 
 def materialize(row: Claimed, worker_id: str) -> Claimed | None:
@@ -408,7 +415,7 @@ def materialize(row: Claimed, worker_id: str) -> Claimed | None:
                                 "claimed_until": None, "sent_at": now(), "last_error": reason})
         return None
     if isinstance(message, Claimed):
-        return _filled_copy(row, message, worker_id)
+        return _filled_copy(row, message)
     if row.meta.get("deferred") in builders().each_attempt:
         db.session.commit()
         return render(row, message)

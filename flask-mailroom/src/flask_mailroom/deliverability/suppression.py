@@ -66,6 +66,11 @@ class BatchScreen:
         return self.verdicts.get(row_id)
 
 
+# Suppressions a claim looked up beside the rows it took: row id -> (the row's stored address key,
+# the scope of that key's suppression or None).
+LookedUp = Mapping[int, tuple[str | None, str | None]]
+
+
 def suppressed_scopes(connection: Connection, addresses: Sequence[str]) -> dict[str, str]:
     """Scope of the suppression of each of ``addresses`` that has one, by lower-cased address."""
     keys = sorted({key_of(a) for a in addresses})
@@ -81,12 +86,29 @@ def suppressed_scopes(connection: Connection, addresses: Sequence[str]) -> dict[
     return {key: scope for key, scope in connection.execute(query)}
 
 
-def screen_batch(connection: Connection, rows: Sequence[Any], now: datetime) -> BatchScreen:
+def exact_lookups(rows: Sequence[Any], looked_up: LookedUp) -> dict[str, str | None]:
+    """The suppression scopes a claim looked up by each row's stored address key, kept only where
+    that key is the lookup key of the row's one recipient (a row with several recipients, or
+    stored under another key, is looked up again): key -> scope, None when not suppressed."""
+    exact: dict[str, str | None] = {}
+    for row in rows:
+        stored, scope = looked_up.get(row.id, (None, None))
+        if stored is not None and len(row.recipients) == 1 and key_of(row.recipients[0]) == stored:
+            exact[stored] = scope
+    return exact
+
+
+def screen_batch(connection: Connection, rows: Sequence[Any], now: datetime,
+                 looked_up: LookedUp | None = None) -> BatchScreen:
     """One query for a whole claim, in the claim's own transaction (which recipients are
-    suppressed); each claimed row brings its kind and expiry."""
+    suppressed), none for the addresses the claim looked up already (``looked_up``: row id ->
+    stored address key and its scope); each claimed row brings its kind and expiry."""
     if not rows:
         return BatchScreen()
-    scopes = suppressed_scopes(connection, [a for r in rows for a in r.recipients])
+    known = exact_lookups(rows, looked_up or {})
+    others = [a for r in rows for a in r.recipients if key_of(a) not in known]
+    scopes = {key: scope for key, scope in known.items() if scope is not None}
+    scopes.update(suppressed_scopes(connection, others))
     verdicts = {}
     for row in rows:
         stream, expires = STREAMS.get(row.kind, rules.ACCOUNT), row.expires_at

@@ -72,9 +72,9 @@ class ClaimDesk:
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             if recovering:
                 claims.recover(connection, moment)
-            rows, more = claims.take_telling(connection, self.runtime.worker_id, moment, until, limit,
-                                             account_only)
-            return Taken(rows, deliverability.screen_batch(connection, rows, moment), more)
+            rows, more, looked_up = claims.take_telling(connection, self.runtime.worker_id, moment,
+                                                        until, limit, account_only)
+            return Taken(rows, deliverability.screen_batch(connection, rows, moment, looked_up), more)
 
     def usable(self, row: Claimed) -> bool:
         """Whether a send of ``row`` may start: the claim is still ours and fresh enough."""

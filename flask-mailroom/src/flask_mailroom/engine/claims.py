@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -30,6 +30,8 @@ from sqlalchemy import (
     update,
 )
 
+from flask_mailroom.deliverability.suppression import LookedUp
+from flask_mailroom.models.deliverability import Suppression
 from flask_mailroom.models.outbox import (
     BULK,
     COLUMNS,
@@ -42,6 +44,7 @@ from flask_mailroom.models.outbox import (
 QUEUED = OutboxStatus.QUEUED.value
 SENDING = OutboxStatus.SENDING.value
 TABLE = OutboxMessage.__table__
+SUPPRESSIONS = Suppression.__table__
 # The statuses as literals, not parameters: a prepared statement's generic plan can then still
 # use the partial indexes on queued and on sending rows.
 IS_QUEUED = TABLE.c.status == literal_column(f"'{QUEUED}'")
@@ -111,29 +114,42 @@ def take(connection: Connection, worker_id: str, moment: datetime, until: dateti
 
 @cache
 def take_counting(account_only: bool) -> Select[Any]:
-    """The claim on PostgreSQL, telling as well whether due rows were left behind: beside it, the
-    statement counts due rows up to one more than it may take, without locking them (a row locked
-    for the count would be skipped by a claim running at the same moment)."""
-    taken = take_update(account_only).cte("taken")
+    """The claim on PostgreSQL, telling as well whether due rows were left behind and each row's
+    suppression by its stored address key: beside it, the statement counts due rows up to one more
+    than it may take, without locking them (a row locked for the count would be skipped by a
+    claim running at the same moment)."""
+    taken = take_update(account_only).returning(TABLE.c.address_key).cte("taken")
     moment = bindparam("moment", type_=TABLE.c.next_attempt_at.type)
     ahead = (select(TABLE.c.id).where(claimable(moment, account_only))
              .limit(bindparam("seen", type_=Integer())))
     seen = select(func.count()).select_from(ahead.subquery()).scalar_subquery()
+    scope = (select(SUPPRESSIONS.c.scope).where(SUPPRESSIONS.c.address_key == taken.c.address_key)
+             .scalar_subquery())
     # The statement is its own transaction: a claim that took rows relaxes its own commit (as
     # ``relax`` does), since set_config(..., true) lasts until that transaction ends.
     relaxed = func.set_config("synchronous_commit", "off", True)
-    return select(*taken.c, seen.label("seen"), relaxed.label("relaxed"))
+    return select(*taken.c, scope.label("scope"), seen.label("seen"), relaxed.label("relaxed"))
+
+
+class Telling(NamedTuple):
+    """What a claim on PostgreSQL took, whether due rows were left, and each row's suppression."""
+
+    rows: list[Claimed]
+    more: bool
+    looked_up: LookedUp
 
 
 def take_telling(connection: Connection, worker_id: str, moment: datetime, until: datetime,
-                 limit: int, account_only: bool = False) -> tuple[list[Claimed], bool]:
+                 limit: int, account_only: bool = False) -> Telling:
     """``take`` on PostgreSQL in one statement, with whether more due rows were left behind (rows
     another claim takes at that moment count too: a connection may then look once in vain)."""
     found = connection.execute(take_counting(account_only),
                                {"moment": moment, "limit": limit, "seen": limit + 1,
                                 "worker": worker_id, "until": until}).all()
-    rows = sorted((Claimed(*row[:-2]) for row in found), key=_claim_order)
-    return rows, bool(found) and int(found[0][-2]) > limit
+    width = len(COLUMNS)
+    rows = sorted((Claimed(*row[:width]) for row in found), key=_claim_order)
+    looked_up = {row[0]: (row[width], row[width + 1]) for row in found}
+    return Telling(rows, bool(found) and int(found[0][-2]) > limit, looked_up)
 
 
 def _claim_order(row: Claimed) -> tuple[int, int]:

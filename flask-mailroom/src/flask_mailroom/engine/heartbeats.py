@@ -20,6 +20,8 @@ from flask_mailroom.models.workers import MailWorker
 TABLE = MailWorker.__table__
 OUTBOX = OutboxMessage.__table__
 STALE = timedelta(seconds=60)
+# A worker that has not reported for this long (three heartbeats) takes no more turns at account mail.
+TURN_STALE = timedelta(seconds=15)
 RATE_WINDOW = timedelta(seconds=60)
 LANES = (TRANSACTIONAL, BULK)
 
@@ -31,6 +33,11 @@ def publish(connection: Connection, worker_id: str, values: dict[str, Any]) -> N
         if not done.rowcount:
             connection.execute(insert(TABLE).values(worker_id=worker_id, started_at=values["seen_at"],
                                                     **values))
+
+
+def fresh_workers(connection: Connection, moment: datetime) -> list[str]:
+    """The ids of the workers that reported within TURN_STALE (``turns``: who answers account mail)."""
+    return list(connection.scalars(select(TABLE.c.worker_id).where(TABLE.c.seen_at >= moment - TURN_STALE)))
 
 
 def withdraw(connection: Connection, worker_id: str) -> None:

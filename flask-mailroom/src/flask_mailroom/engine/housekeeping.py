@@ -33,10 +33,13 @@ Report = Callable[[int, Counter[str]], Any]
 class Heartbeat:
     """Publishes the worker's state in ``mail_workers`` (a failure is logged, never fatal)."""
 
-    def __init__(self, runtime: Runtime, snapshot: Callable[[], dict[str, Any]]) -> None:
-        """``snapshot`` says what the worker reports (without its rate)."""
+    def __init__(self, runtime: Runtime, snapshot: Callable[[], dict[str, Any]],
+                 saw: Callable[[list[str]], None] | None = None) -> None:
+        """``snapshot`` says what the worker reports (without its rate); ``saw`` is told the ids
+        of the live workers after each publication."""
         self.runtime = runtime
         self.snapshot = snapshot
+        self.saw = saw
         self.last_sent = 0
         self.last_at: float | None = None
 
@@ -50,6 +53,9 @@ class Heartbeat:
         try:
             with db.engine.connect() as connection:
                 heartbeats.publish(connection, self.runtime.worker_id, values)
+                if self.saw is not None:
+                    self.saw(heartbeats.fresh_workers(connection, values["seen_at"]))
+                    connection.rollback()
         except SQLAlchemyError as error:
             log.warning("could not publish the worker's state: %s", type(error).__name__)
 

@@ -19,6 +19,11 @@ from contextlib import contextmanager
 from flask_mailroom.models.outbox import BULK, TRANSACTIONAL
 
 
+def named_kinds(kinds: str | None) -> frozenset[str]:
+    """The kinds of mail a notification names (space-separated; none when empty or unknown)."""
+    return frozenset((kinds or "").split())
+
+
 class Lanes:
     """The connections of one run: who has had work, who waits idle now, and their wake-up calls."""
 
@@ -78,7 +83,7 @@ class Lanes:
         soon as they are free (and not, after every account email, for one already taken).
 
         Waking one of each lane for an account email cost each worker an empty claim."""
-        named = set((kinds or "").split())
+        named = named_kinds(kinds)
         account = TRANSACTIONAL in named or not named
         bulk = BULK in named or not named
         with self.wake:

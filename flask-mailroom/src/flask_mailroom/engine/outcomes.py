@@ -1,9 +1,9 @@
 """The hook after a send: what happened to each claimed row, handed to the outcome writer.
 
-Every outcome is written on the writer's thread (``recorder``), in groups. A final outcome drops
-an account body; recipients refused with 5xx are recorded as bounces; a delivery fires
-``email_delivered``. A row given back (stopping, server unreachable, throttled) does not use an
-attempt.
+Every outcome is written on the writer's thread (``recorder``), in groups. A copy filled once for
+this attempt is stored with its outcome; a final outcome drops an account body; recipients
+refused with 5xx are recorded as bounces; a delivery fires ``email_delivered``. A row given back
+(stopping, server unreachable, throttled) does not use an attempt.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Flask
 
+from flask_mailroom.compose import deferred
 from flask_mailroom.compose.parse import message_from_raw
 from flask_mailroom.deliverability import suppression as deliverability
 from flask_mailroom.engine import claims
@@ -45,6 +46,22 @@ def policy_for(app: Flask) -> RetryPolicy:
                        max_attempts=config["OUTBOX_MAX_ATTEMPTS"])
 
 
+def with_body(row: Claimed, outcome: Outcome) -> Outcome:
+    """The outcome with what it does to the row's body: a copy filled once for this attempt is
+    stored with it (a retry then sends the same bytes), and a final outcome drops an account body
+    (one with an expiry: a link or a code)."""
+    final = deliverability.is_final(outcome.values)
+    built = deferred.unstored(row)
+    if built:
+        if final and row.expires_at is not None:
+            built["raw"] = b""
+        return Outcome(outcome.row_id, {**built, **outcome.values}, outcome.expressions, outcome.stamp)
+    if final:
+        return Outcome(outcome.row_id, outcome.values,
+                       {**outcome.expressions, **deliverability.drop_account_body()}, outcome.stamp)
+    return outcome
+
+
 class Recorder:
     """Turns what happened to a claimed row into its outcome, counts it, and hands it to the writer."""
 
@@ -54,12 +71,9 @@ class Recorder:
         self.writer = writer
 
     def record(self, row: Claimed, outcome: Outcome, refused: Refused | None = None) -> None:
-        """Write what happened to a claimed row (on the writer's thread, in groups), with its effects:
-        a final outcome drops an account body, recipients refused with 5xx are recorded as bounces."""
-        if deliverability.is_final(outcome.values):
-            outcome = Outcome(outcome.row_id, outcome.values,
-                              {**outcome.expressions, **deliverability.drop_account_body()}, outcome.stamp)
-        self.writer.put(outcome)
+        """Write what happened to a claimed row (on the writer's thread, in groups), with its effects
+        on the body (``with_body``); recipients refused with 5xx are recorded as bounces."""
+        self.writer.put(with_body(row, outcome))
         if refused:
             deliverability.record_refusals(row.id, refused, "smtp")
 

@@ -130,7 +130,7 @@ class Sender:
         shared = self.shared
         upcoming = self._ahead(rows, 0, screen)
         for index, row in enumerate(rows):
-            current, upcoming = upcoming, None
+            current, upcoming, ready = upcoming, None, None
             if shared.control.stopping():
                 shared.outcomes.release(self._unsent(rows, index, current))
                 return
@@ -141,7 +141,9 @@ class Sender:
                     self.send(ready.row)
             except ConnectionFailure as error:
                 shared.gate.unreachable(error)
-                shared.outcomes.release([row, *self._unsent(rows, index + 1, upcoming)], error)
+                # Given back as it was tried: a copy filled for this attempt is stored with it.
+                tried = ready.row if ready is not None and ready.row is not None else row
+                shared.outcomes.release([tried, *self._unsent(rows, index + 1, upcoming)], error)
                 return
             except Exception:
                 # The rows after this one were not tried; this one's claim runs out and another

@@ -7,7 +7,8 @@ gate (breaker, throttle, rate limit: ``gate``), the claims held and their heartb
 message passes through: ``preparing`` decides whether (and in what form) a claimed row is sent,
 ``outcomes`` records what happened to it. Each ``Sender`` (``sender``) owns one connection and
 sees those parts only through the interfaces of ``shared``; beside them ``housekeeping`` renews
-the claims and publishes the worker's state. The first ``MAIL_RESERVED_CONNECTIONS`` connections
+the claims and publishes the worker's state, and ``wakeup`` hears new mail (account mail at once
+only when it is this worker's turn: ``turns``). The first ``MAIL_RESERVED_CONNECTIONS`` connections
 claim account mail only, so account mail never waits behind an announcement; the others take
 account mail first, then bulk.
 """
@@ -39,6 +40,7 @@ from flask_mailroom.engine.runtime import Runtime, handled
 from flask_mailroom.engine.sender import Sender
 from flask_mailroom.engine.shared import Shared
 from flask_mailroom.engine.transport import Transport, transport_for
+from flask_mailroom.engine.turns import Turns
 from flask_mailroom.engine.wakeup import listener_for
 from flask_mailroom.models.outbox import Claimed
 from flask_mailroom.rules.breaker import CircuitBreaker
@@ -160,13 +162,14 @@ class Worker:
     def _deliver(self, once: bool, poll_seconds: float, report: Report | None) -> None:
         """Assemble a run, start its connections and keep them alive until they are done."""
         run = self._assemble(once, poll_seconds)
-        housekeeping = Housekeeping(self.runtime, run.holdings, Heartbeat(self.runtime, self.snapshot),
-                                    once, report)
+        turns = Turns(self.worker_id)
+        heartbeat = Heartbeat(self.runtime, self.snapshot, turns.saw)
+        housekeeping = Housekeeping(self.runtime, run.holdings, heartbeat, once, report)
         threads = run.start()
         if self.telemetry is not None:
             self.telemetry.vitals.started(threads, beats=not once)
         if not once:
-            listener_for(db.engine.url, run.lanes.new_mail, self.stop, run.lanes.heard)
+            listener_for(db.engine.url, run.lanes.new_mail, self.stop, run.lanes.heard, turns)
         try:
             housekeeping.keep_alive(threads)
         except BaseException:
