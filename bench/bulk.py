@@ -16,7 +16,9 @@ forget a password), fans an announcement out to them (``announcements.send``) an
   per worker reserved for account mail) into an aiosmtpd sink that runs in a process of its own and
   waits ``--smtp-latency`` seconds in DATA on each connection: the rate over the first and the last
   fifth of the copies, and the CPU time per copy (``/proc/<pid>/stat``, from the first copy's
-  arrival to the last) of the workers, of the sink and of the PostgreSQL server's processes;
+  arrival to the last, and in the first and the last fifth: a last fifth slower than the first at
+  the same CPU per copy is the machine, not the queue) of the workers, of the sink and of the
+  PostgreSQL server's processes;
 - once half the copies have arrived, a password reset is requested through the app's reset
   service: seconds from the request to the sink's 250;
 - after the drain: the workers' CPU per password reset (300 requested at once, less what the idle
@@ -56,7 +58,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from common import scratch_database
 from flask import Flask
@@ -374,6 +376,8 @@ class Drain:
     reset_seconds: float = float("nan")
     reset_cpu: float = float("nan")
     copies: int = 0
+    first_cpu: Meter | None = None
+    last_cpu: Meter | None = None
 
 
 @contextmanager
@@ -390,7 +394,9 @@ def workers(options: Options, env: dict[str, str], tmp: Path) -> Iterator[list[s
 
 def postgres_cpu_seconds() -> float:
     """User plus system CPU time of every PostgreSQL server process on this machine so far (the
-    server is local: its work for the workers is part of what a copy costs here)."""
+    server is local: its work for the workers is part of what a copy costs here), with that of
+    the processes that have ended (a backend whose connection closed, an autovacuum worker: the
+    server's main process counts its ended children's time), so the sum never goes back."""
     total = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -399,7 +405,7 @@ def postgres_cpu_seconds() -> float:
             continue
         if name.endswith("(postgres"):
             values = fields.split()
-            total += int(values[11]) + int(values[12])
+            total += sum(int(value) for value in values[11:15])  # utime, stime, cutime, cstime
     return total / os.sysconf("SC_CLK_TCK")
 
 
@@ -438,25 +444,57 @@ def reset_cpu(app: Flask, sink: SinkProcess, processes: list[subprocess.Popen[by
     return spent / resets
 
 
+class Meter(NamedTuple):
+    """CPU seconds used so far by the workers, the sink and PostgreSQL, with the bulk copies arrived
+    by then (or, from ``per_copy``, CPU seconds per copy between two readings)."""
+
+    copies: int
+    workers: float
+    sink: float
+    database: float
+
+
+def meter(processes: list[subprocess.Popen[bytes]], sink: SinkProcess) -> Meter:
+    """A reading now."""
+    return Meter(sink.bulk(), sum(cpu_seconds(p) for p in processes), cpu_seconds(sink.process),
+                 postgres_cpu_seconds())
+
+
+def per_copy(start: Meter, end: Meter) -> Meter:
+    """CPU seconds per copy between two readings, and how many copies arrived in between."""
+    copies = max(end.copies - start.copies, 1)
+    return Meter(copies, (end.workers - start.workers) / copies, (end.sink - start.sink) / copies,
+                 (end.database - start.database) / copies)
+
+
+def reach(sink: SinkProcess, count: int) -> None:
+    """Wait until ``count`` bulk copies have arrived."""
+    if not wait_until(lambda: sink.bulk() >= count, DRAIN_TIMEOUT):
+        raise RuntimeError(f"only {sink.bulk()} of {count} copies arrived within {DRAIN_TIMEOUT:.0f} s")
+
+
 def drain(app: Flask, options: Options, env: dict[str, str], sink: SinkProcess, copies: int,
           tmp: Path) -> Drain:
-    """Start the workers, request a reset halfway, wait for every copy; the figures."""
+    """Start the workers, request a reset halfway, wait for every copy; the figures, with the CPU
+    per copy in the first and the last fifth (did the machine slow down, or the work grow?)."""
     found = Drain(copies=copies)
+    fifth = max(copies // 5, 1)
     with workers(options, env, tmp) as processes:
         if not wait_until(lambda: sink.bulk() >= 1, ARRIVAL_TIMEOUT):
             raise RuntimeError(f"the workers delivered nothing; see their logs in {tmp}")
-        cpu_at_first, sink_at_first = sum(cpu_seconds(p) for p in processes), cpu_seconds(sink.process)
-        database_at_first = postgres_cpu_seconds()
-        if not wait_until(lambda: sink.bulk() >= copies // 2, DRAIN_TIMEOUT):
-            raise RuntimeError("the workers are too slow")
+        start = meter(processes, sink)
+        reach(sink, fifth)
+        first = meter(processes, sink)
+        reach(sink, copies // 2)
         found.reset_seconds = reset_during(app, sink)
-        if not wait_until(lambda: sink.bulk() >= copies, DRAIN_TIMEOUT):
-            raise RuntimeError(f"only {sink.bulk()} of {copies} copies arrived")
-        found.cpu_per_copy = (sum(cpu_seconds(p) for p in processes) - cpu_at_first) / max(copies - 1, 1)
-        found.sink_cpu_per_copy = (cpu_seconds(sink.process) - sink_at_first) / max(copies - 1, 1)
-        found.database_cpu_per_copy = (postgres_cpu_seconds() - database_at_first) / max(copies - 1, 1)
+        reach(sink, copies - fifth)
+        late = meter(processes, sink)
+        reach(sink, copies)
+        end = meter(processes, sink)
+        whole = per_copy(start, end)
+        found.cpu_per_copy, found.sink_cpu_per_copy, found.database_cpu_per_copy = whole[1:]
+        found.first_cpu, found.last_cpu = per_copy(start, first), per_copy(late, end)
         found.reset_cpu = reset_cpu(app, sink, processes, options.resets)
-    fifth = max(copies // 5, 1)
     found.first_rate = rate_between(sink, 0, fifth)
     found.last_rate = rate_between(sink, copies - 1 - fifth, copies - 1)
     found.rate = rate_between(sink, 0, copies - 1)
@@ -527,6 +565,11 @@ def report(options: Options, found: Drain, base_rate: float, base_cpu: float, de
           f"{base_cpu * 1000:.2f} ms); drain/Flask-Mail = {found.rate / base_rate:.1f}x; the sink's own "
           f"CPU per copy {found.sink_cpu_per_copy * 1000:.3f} ms; PostgreSQL's "
           f"{found.database_cpu_per_copy * 1000:.3f} ms; load now {os.getloadavg()[0]:.1f}")
+    if found.first_cpu is not None and found.last_cpu is not None:
+        first, last = found.first_cpu, found.last_cpu
+        print(f"CPU per copy, first fifth / last fifth: workers {first.workers * 1000:.3f} / "
+              f"{last.workers * 1000:.3f} ms, the sink {first.sink * 1000:.3f} / {last.sink * 1000:.3f} ms, "
+              f"PostgreSQL {first.database * 1000:.3f} / {last.database * 1000:.3f} ms")
     if options.latency:
         limit = options.workers * (options.connections - 1) / options.latency
         print(f"bulk connections' limit: {options.workers} x {options.connections - 1} / {options.latency} s "
