@@ -379,15 +379,6 @@ def _built(row: Claimed) -> Message | Claimed | Skip | None:
     return _filled(row, message) if isinstance(message, Copy) else message
 
 
-def _filled_copy(row: Claimed, filled: Claimed) -> Claimed:
-    """A copy filled from its layout, sent as it is: one filled at every attempt is never stored,
-    one filled once is stored with the outcome of this attempt (``unstored``), so that a retry
-    sends the same bytes without a write of its own before the send."""
-    if db.session().in_transaction():  # the builder's reads: nothing to keep
-        db.session.commit()
-    return filled
-
-
 def unstored(row: Claimed) -> dict[str, Any]:
     """What the outcome of a copy filled once for this attempt stores of it (its bytes, sender,
     recipients and subject); nothing for any other row, whose bytes are stored or rebuilt."""
@@ -415,7 +406,11 @@ def materialize(row: Claimed, worker_id: str) -> Claimed | None:
                                 "claimed_until": None, "sent_at": now(), "last_error": reason})
         return None
     if isinstance(message, Claimed):
-        return _filled_copy(row, message)
+        # A filled copy goes out as it is: one filled once is stored with the outcome of this
+        # attempt (``unstored``), not before it; the builder's reads leave nothing to keep.
+        if db.session().in_transaction():
+            db.session.commit()
+        return message
     if row.meta.get("deferred") in builders().each_attempt:
         db.session.commit()
         return render(row, message)
