@@ -106,7 +106,9 @@ def test_the_page_follows_the_sending_live_to_its_final_figures(
     page.goto(live_server.url(f"/admin/announcements/{announcement_id}/send"))
     expect(page.locator("#confirm-by-language")).to_have_text(words["by_language"])
     assert_no_horizontal_scroll(page, f"confirmation at {width} px")
-    page.click("#confirm-send")
+    # A reload while the confirmation's redirect is still loading detaches the page.
+    with page.expect_navigation(url=f"**/admin/announcements/{announcement_id}", wait_until="load"):
+        page.click("#confirm-send")
     fan_out_done(app, announcement_id)
     page.reload()  # the figures once every copy is queued (the fan-out ran while the page loaded)
     expect(page.locator("#progress-text")).to_have_text(words["sending"])
