@@ -1,7 +1,7 @@
 """Bulk at scale: an announcement to N subscribers fanned out and drained by two workers on PostgreSQL.
 
 Run: ``.venv/bin/python bench/bulk.py [--subscribers 100000] [--smtp-latency 0] [--connections N]
-[--workers 2] [--baseline-copies 2000] [--no-pipelining] [--no-drain] [--quick]``
+[--workers 2] [--baseline-copies 2000] [--reset-gap 0.004] [--no-pipelining] [--no-drain] [--quick]``
 (``--subscribers 1000000`` runs too; ``--quick`` is the size tests/integration/test_benchmarks.py
 runs; ``--no-drain`` stops after the fan-out and the figures at full queue).
 
@@ -21,8 +21,10 @@ forget a password), fans an announcement out to them (``announcements.send``) an
   PostgreSQL server's processes;
 - once half the copies have arrived, a password reset is requested through the app's reset
   service: seconds from the request to the sink's 250;
-- after the drain: the workers' CPU per password reset (300 requested at once, less what the idle
-  workers spend in the same time), and the dead tuples left in ``outbox``
+- after the drain: the workers' CPU per password reset, less what the idle workers spend in the
+  same time, twice: 300 resets requested at once (a worker may take them in batches), then 300
+  requested one every ``--reset-gap`` seconds (default 4 ms: a site's pace, each reset most often
+  claimed and sent alone); and the dead tuples left in ``outbox``
   (``pg_stat_user_tables.n_dead_tup``).
 
 The sink is a provider as providers are: it offers PIPELINING (``--no-pipelining``: it does not),
@@ -35,7 +37,7 @@ announcement to ``--baseline-copies`` recipients over one connection (at most te
 when the sink waits): its copies/s and CPU per copy; the drain rate is divided by it.
 
 The last line is ``fanout_rate=<copies/s> bytes_per_copy=<bytes> cpu_per_copy_ms=<ms>
-drain_rate=<copies/s> last/first=<ratio> reset_s=<s> reset_cpu_ms=<ms> status_ms=<ms>
+drain_rate=<copies/s> last/first=<ratio> reset_s=<s> reset_cpu_ms=<ms> paced_reset_cpu_ms=<ms> status_ms=<ms>
 dashboard_ms=<ms> dead_tuples=<n> drain/flask_mail=<ratio>``. Every process it starts is stopped.
 """
 
@@ -89,6 +91,7 @@ BULK_MARK = b"\nList-Unsubscribe-Post:"
 # how long the idle workers are watched before.
 RESETS = 300
 IDLE_SECONDS = 3.0
+RESET_GAP = 0.004
 TEXT_TEMPLATE = "Hello {{ user.name }},\n\n{{ body }}\n\nUnsubscribe: {{ unsubscribe }}\n"
 HTML_TEMPLATE = ("<p>Hello {{ user.name }},</p>{{ html }}"
                  '<p><a href="{{ unsubscribe }}">Unsubscribe</a></p>')
@@ -361,6 +364,7 @@ class Options:
     pipelining: bool = True
     resets: int = RESETS
     drain: bool = True
+    reset_gap: float = RESET_GAP
 
 
 @dataclass
@@ -375,6 +379,7 @@ class Drain:
     database_cpu_per_copy: float = 0.0
     reset_seconds: float = float("nan")
     reset_cpu: float = float("nan")
+    paced_reset_cpu: float = float("nan")
     copies: int = 0
     first_cpu: Meter | None = None
     last_cpu: Meter | None = None
@@ -425,9 +430,11 @@ def reset_during(app: Flask, sink: SinkProcess) -> float:
     return sink.account(TARGET)[before] - started
 
 
-def reset_cpu(app: Flask, sink: SinkProcess, processes: list[subprocess.Popen[bytes]], resets: int) -> float:
+def reset_cpu(app: Flask, sink: SinkProcess, processes: list[subprocess.Popen[bytes]], resets: int,
+              gap: float = 0.0) -> float:
     """With the queue drained: the workers' CPU seconds per password reset, over ``resets`` resets
-    requested at once, less what the idle workers spend in the same time (measured just before)."""
+    requested one every ``gap`` seconds (0: at once), less what the idle workers spend in the same
+    time (measured just before)."""
     def used() -> float:
         return sum(cpu_seconds(p) for p in processes)
 
@@ -436,7 +443,8 @@ def reset_cpu(app: Flask, sink: SinkProcess, processes: list[subprocess.Popen[by
     idle_rate = (used() - idle_cpu) / (time.monotonic() - idle_from)
     request, before = account_email_request(app), len(sink.account(TARGET))
     started, cpu = time.monotonic(), used()
-    for _ in range(resets):
+    for index in range(resets):
+        time.sleep(max(started + index * gap - time.monotonic(), 0.0))  # a schedule, not a gap after each
         request()
     if not wait_until(lambda: len(sink.account(TARGET)) >= before + resets, ARRIVAL_TIMEOUT):
         raise RuntimeError(f"{resets} resets did not arrive within {ARRIVAL_TIMEOUT:.0f} s")
@@ -495,6 +503,7 @@ def drain(app: Flask, options: Options, env: dict[str, str], sink: SinkProcess, 
         found.cpu_per_copy, found.sink_cpu_per_copy, found.database_cpu_per_copy = whole[1:]
         found.first_cpu, found.last_cpu = per_copy(start, first), per_copy(late, end)
         found.reset_cpu = reset_cpu(app, sink, processes, options.resets)
+        found.paced_reset_cpu = reset_cpu(app, sink, processes, options.resets, options.reset_gap)
     found.first_rate = rate_between(sink, 0, fifth)
     found.last_rate = rate_between(sink, copies - 1 - fifth, copies - 1)
     found.rate = rate_between(sink, 0, copies - 1)
@@ -551,6 +560,7 @@ def run(options: Options, tmp: Path) -> str:
             f"cpu_per_copy_ms={found.cpu_per_copy * 1000:.3f} drain_rate={found.rate:.0f} "
             f"last/first={found.last_rate / found.first_rate:.2f} reset_s={found.reset_seconds:.3f} "
             f"reset_cpu_ms={found.reset_cpu * 1000:.2f} "
+            f"paced_reset_cpu_ms={found.paced_reset_cpu * 1000:.2f} "
             f"status_ms={status:.0f} dashboard_ms={board:.0f} dead_tuples={dead} "
             f"drain/flask_mail={found.rate / base_rate:.1f}")
 
@@ -575,7 +585,9 @@ def report(options: Options, found: Drain, base_rate: float, base_cpu: float, de
         print(f"bulk connections' limit: {options.workers} x {options.connections - 1} / {options.latency} s "
               f"= {limit:,.0f}/s; drain/limit = {found.rate / limit:.2f}")
     print(f"a reset requested halfway arrived after {found.reset_seconds:.3f} s; after the drain, "
-          f"{options.resets} resets cost the workers {found.reset_cpu * 1000:.2f} ms of CPU each")
+          f"{options.resets} resets cost the workers {found.reset_cpu * 1000:.2f} ms of CPU each when "
+          f"requested at once, {found.paced_reset_cpu * 1000:.2f} ms one every "
+          f"{options.reset_gap * 1000:g} ms")
     print(f"outbox after the drain: {dead:,} dead tuples ({vacuums} autovacuum runs)")
 
 
@@ -594,6 +606,8 @@ def main() -> None:
                         help="stop after the fan-out and the figures at full queue (no workers)")
     parser.add_argument("--no-pipelining", action="store_true",
                         help="the sink does not offer PIPELINING (every SMTP command a round trip)")
+    parser.add_argument("--reset-gap", type=float, default=RESET_GAP,
+                        help="seconds between the paced resets after the drain (default 0.004)")
     parser.add_argument("--sink", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sink:
@@ -602,7 +616,8 @@ def main() -> None:
     connections = args.connections or (32 if args.smtp_latency else 8)
     subscribers, baseline = (300, 50) if args.quick else (args.subscribers, args.baseline_copies)
     options = Options(subscribers, args.workers, args.smtp_latency, connections, baseline,
-                      not args.no_pipelining, 20 if args.quick else RESETS, not args.no_drain)
+                      not args.no_pipelining, 20 if args.quick else RESETS, not args.no_drain,
+                      args.reset_gap)
     tmp = Path(tempfile.mkdtemp(prefix="mailroom-bulk-"))
     try:
         last = run(options, tmp)

@@ -38,6 +38,7 @@ CASES = {
     "bulk.py": (["--quick"],
                 rf"fanout_rate={NUMBER} bytes_per_copy={NUMBER} cpu_per_copy_ms={NUMBER} "
                 rf"drain_rate={NUMBER} last/first={NUMBER} reset_s={NUMBER} reset_cpu_ms={NUMBER} "
+                rf"paced_reset_cpu_ms={NUMBER} "
                 rf"status_ms={NUMBER} "
                 rf"dashboard_ms={NUMBER} dead_tuples=\d+ drain/flask_mail={NUMBER}"),
 }
