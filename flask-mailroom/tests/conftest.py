@@ -24,7 +24,7 @@ from flask_mailroom.store import state
 from support import databases, services
 from support.apps import base_config, minimal_app
 from support.outbox import outbox_rows, queue_many
-from support.smtp import SMTPServer, implicit_tls_server, self_signed_certificate, starttls_server
+from support.smtp import PASSWORD, USERNAME, SMTPServer, self_signed_certificate
 
 DATABASES = ("sqlite", "postgresql")
 START = datetime(2026, 3, 2, 9, 0, 0, tzinfo=UTC)
@@ -189,7 +189,7 @@ def certificate(tmp_path: Path) -> tuple[Path, Path]:
 @pytest.fixture
 def starttls(certificate: tuple[Path, Path]) -> Iterator[SMTPServer]:
     """A server that demands STARTTLS, then AUTH."""
-    server = starttls_server(*certificate).start()
+    server = SMTPServer.starttls(*certificate, USERNAME, PASSWORD).start()
     yield server
     server.stop()
 
@@ -197,7 +197,7 @@ def starttls(certificate: tuple[Path, Path]) -> Iterator[SMTPServer]:
 @pytest.fixture
 def smtps(certificate: tuple[Path, Path]) -> Iterator[SMTPServer]:
     """A server that speaks TLS from the first byte."""
-    server = implicit_tls_server(*certificate).start()
+    server = SMTPServer.implicit_tls(*certificate).start()
     yield server
     server.stop()
 

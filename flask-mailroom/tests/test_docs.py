@@ -29,7 +29,8 @@ CHANGELOG = DOCS.parent / "CHANGELOG.md"
 PUBLIC_MODULES = ("flask_mailroom", "flask_mailroom.compose", "flask_mailroom.deliverability",
                   "flask_mailroom.engine", "flask_mailroom.devmail", "flask_mailroom.models",
                   "flask_mailroom.queue", "flask_mailroom.settings", "flask_mailroom.clock",
-                  "flask_mailroom.errors", "flask_mailroom.i18n", "flask_mailroom.health")
+                  "flask_mailroom.errors", "flask_mailroom.i18n", "flask_mailroom.health",
+                  "flask_mailroom.testing")
 MODULE_DIRECTIVE = re.compile(r"^\.\. (?:automodule|py:module|py:currentmodule|currentmodule)::\s*(\S+)\s*$")
 OBJECT_DIRECTIVE = re.compile(
     r"^\.\. (?:auto(?:class|exception|function|data|decorator)"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.smtp import SMTPServer, implicit_tls_server, self_signed_certificate, starttls_server
+from tests.support.smtp import PASSWORD, USERNAME, SMTPServer, self_signed_certificate
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ def certificate(tmp_path: Path) -> tuple[Path, Path]:
 @pytest.fixture
 def starttls(certificate: tuple[Path, Path]) -> Iterator[SMTPServer]:
     """A server that demands STARTTLS, then AUTH."""
-    server = starttls_server(*certificate).start()
+    server = SMTPServer.starttls(*certificate, USERNAME, PASSWORD).start()
     yield server
     server.stop()
 
@@ -27,6 +27,6 @@ def starttls(certificate: tuple[Path, Path]) -> Iterator[SMTPServer]:
 @pytest.fixture
 def smtps(certificate: tuple[Path, Path]) -> Iterator[SMTPServer]:
     """A server that speaks TLS from the first byte."""
-    server = implicit_tls_server(*certificate).start()
+    server = SMTPServer.implicit_tls(*certificate).start()
     yield server
     server.stop()
