@@ -139,3 +139,17 @@ def test_the_password_form_shows_errors_beside_its_fields(app: Flask, make_user:
                                                   "password2": NEW})
     assert (response.status_code, response.location) == (303, "/account/#change-password")
     assert 'id="current_password-error"' in laptop.get("/account/").get_data(as_text=True)
+
+
+def test_pages_that_only_read_the_session_send_no_cookie(app: Flask, make_user: Callable[..., User]) -> None:
+    visitor = app.test_client()
+    first = visitor.get("/auth/login")
+    assert first.headers.getlist("Set-Cookie") != []  # the form's CSRF token starts the session
+    for path in ("/auth/login", "/", "/auth/login"):
+        answer = visitor.get(path)
+        assert (answer.status_code, answer.headers.getlist("Set-Cookie")) == (200, []), path
+    make_user()
+    alice = browser(app, FIREFOX)
+    for address, agent in (("192.0.2.10", FIREFOX), ("198.51.100.7", FIREFOX), ("198.51.100.7", CHROME)):
+        answer = alice.get("/account/", environ_base={"REMOTE_ADDR": address, "HTTP_USER_AGENT": agent})
+        assert (answer.status_code, answer.headers.getlist("Set-Cookie")) == (200, []), address

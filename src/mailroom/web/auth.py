@@ -103,4 +103,7 @@ def register_login(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = _l("Please sign in to see this page.")
     login_manager.login_message_category = "info"
-    login_manager.session_protection = "basic"
+    # Off: sign-ins are server-side sessions (ended by sign-out, a reset, a new password) and no view
+    # asks for a fresh login, so "basic" only wrote ``_fresh`` into a visitor's cookie on a request
+    # that merely read it, and a page's concurrent request could then undo what another stored.
+    login_manager.session_protection = None
