@@ -18,7 +18,8 @@ forget a password), fans an announcement out to them (``announcements.send``) an
   fifth of the copies, and the CPU time per copy (``/proc/<pid>/stat``, from the first copy's
   arrival to the last, and in the first and the last fifth: a last fifth slower than the first at
   the same CPU per copy is the machine, not the queue) of the workers, of the sink and of the
-  PostgreSQL server's processes;
+  PostgreSQL server's processes, and per fifth the machine's CPU time stolen by its hypervisor
+  and left idle per copy (``/proc/stat``);
 - once half the copies have arrived, a password reset is requested through the app's reset
   service: seconds from the request to the sink's 250;
 - after the drain: the workers' CPU per password reset, less what the idle workers spend in the
@@ -453,26 +454,36 @@ def reset_cpu(app: Flask, sink: SinkProcess, processes: list[subprocess.Popen[by
 
 
 class Meter(NamedTuple):
-    """CPU seconds used so far by the workers, the sink and PostgreSQL, with the bulk copies arrived
-    by then (or, from ``per_copy``, CPU seconds per copy between two readings)."""
+    """CPU seconds used so far by the workers, the sink and PostgreSQL, and the machine's CPU seconds
+    stolen by its hypervisor and left idle, with the bulk copies arrived by then (or, from
+    ``per_copy``, seconds per copy between two readings)."""
 
     copies: int
     workers: float
     sink: float
     database: float
+    steal: float
+    idle: float
+
+
+def machine_seconds() -> tuple[float, float]:
+    """(steal, idle) CPU seconds of the whole machine since boot, summed over its CPUs (/proc/stat)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    ticks = os.sysconf("SC_CLK_TCK")
+    return int(fields[7]) / ticks, int(fields[3]) / ticks
 
 
 def meter(processes: list[subprocess.Popen[bytes]], sink: SinkProcess) -> Meter:
     """A reading now."""
     return Meter(sink.bulk(), sum(cpu_seconds(p) for p in processes), cpu_seconds(sink.process),
-                 postgres_cpu_seconds())
+                 postgres_cpu_seconds(), *machine_seconds())
 
 
 def per_copy(start: Meter, end: Meter) -> Meter:
-    """CPU seconds per copy between two readings, and how many copies arrived in between."""
+    """Seconds per copy between two readings, and how many copies arrived in between."""
     copies = max(end.copies - start.copies, 1)
-    return Meter(copies, (end.workers - start.workers) / copies, (end.sink - start.sink) / copies,
-                 (end.database - start.database) / copies)
+    spent = (after - before for before, after in zip(start[1:], end[1:], strict=True))
+    return Meter(copies, *(seconds / copies for seconds in spent))
 
 
 def reach(sink: SinkProcess, count: int) -> None:
@@ -500,7 +511,7 @@ def drain(app: Flask, options: Options, env: dict[str, str], sink: SinkProcess, 
         reach(sink, copies)
         end = meter(processes, sink)
         whole = per_copy(start, end)
-        found.cpu_per_copy, found.sink_cpu_per_copy, found.database_cpu_per_copy = whole[1:]
+        found.cpu_per_copy, found.sink_cpu_per_copy, found.database_cpu_per_copy = whole[1:4]
         found.first_cpu, found.last_cpu = per_copy(start, first), per_copy(late, end)
         found.reset_cpu = reset_cpu(app, sink, processes, options.resets)
         found.paced_reset_cpu = reset_cpu(app, sink, processes, options.resets, options.reset_gap)
@@ -579,7 +590,9 @@ def report(options: Options, found: Drain, base_rate: float, base_cpu: float, de
         first, last = found.first_cpu, found.last_cpu
         print(f"CPU per copy, first fifth / last fifth: workers {first.workers * 1000:.3f} / "
               f"{last.workers * 1000:.3f} ms, the sink {first.sink * 1000:.3f} / {last.sink * 1000:.3f} ms, "
-              f"PostgreSQL {first.database * 1000:.3f} / {last.database * 1000:.3f} ms")
+              f"PostgreSQL {first.database * 1000:.3f} / {last.database * 1000:.3f} ms; the machine's CPU "
+              f"stolen {first.steal * 1000:.3f} / {last.steal * 1000:.3f} ms, idle {first.idle * 1000:.3f} / "
+              f"{last.idle * 1000:.3f} ms")
     if options.latency:
         limit = options.workers * (options.connections - 1) / options.latency
         print(f"bulk connections' limit: {options.workers} x {options.connections - 1} / {options.latency} s "
