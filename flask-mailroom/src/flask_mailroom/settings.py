@@ -134,7 +134,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Seconds a claim lasts: live workers renew theirs every quarter of it, and a dead worker's "
             "messages are taken over after it (4 at least).", ENGINE),
     Setting("OUTBOX_BATCH_SIZE", 100, "int",
-            "Most messages one connection claims at a time (it claims about a second's worth).", ENGINE),
+            "Most messages one connection claims at a time (it claims about three seconds' worth).", ENGINE),
     Setting("OUTBOX_MAX_THROTTLES", 30, "int",
             "Throttling replies (421, 451, 454) a message may get before it fails; they use none of its "
             "attempts.", ENGINE),
